@@ -1,0 +1,83 @@
+# dynalloc build.  Targets:
+#   make            build/libdynalloc.{so,a}, build/libdynalloc-prefix.{so,a},
+#                   build/dynalloc (launcher), build/dynalloc.pc
+#   make test       every test (tests/tests.mk), ends with "N passed, N failed"
+#   make bench      benchmark suite (bench/bench.mk)
+#   make install PREFIX=/usr/local
+# Variants: make BUILD=build-debug DA_DEBUG=3  |  make BUILD=build-tsan SANITIZE=thread
+# Knobs (the only build-time options):
+#   DA_DEBUG=0..3    0 release, 1 misuse checks, 2 internal asserts, 3 full validity walks
+#   SANITIZE=…       passed to -fsanitize= (prefix libraries only make sense there)
+#   CC=clang         any C11 compiler with GNU extensions
+
+CC       ?= cc
+BUILD    ?= build
+PREFIX   ?= /usr/local
+DA_DEBUG ?= 0
+OPT      ?= -O2
+SANITIZE ?=
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CORE_CFLAGS := -std=gnu11 -fno-semantic-interposition $(OPT) -g -fPIC -fvisibility=hidden -fno-builtin-malloc \
+               -fno-plt -ftls-model=initial-exec -pthread $(WARN) -DDA_DEBUG=$(DA_DEBUG) -Iinclude -Isrc
+ifneq ($(SANITIZE),)
+CORE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+CORE_CFLAGS += $(EXTRA_CFLAGS)
+
+CORE_SRC := $(filter-out src/override.c,$(wildcard src/*.c))
+CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+OVR_OBJ  := $(BUILD)/obj/override.o
+HDRS     := $(wildcard src/*.h) include/dynalloc.h
+
+LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
+        $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
+
+.PHONY: all lib test bench install uninstall clean
+all: lib $(BUILD)/dynalloc $(BUILD)/dynalloc.pc
+lib: $(LIBS)
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(BUILD)/libdynalloc.so: $(CORE_OBJ) $(OVR_OBJ)
+	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc.so -Wl,-z,nodelete -Wl,-Bsymbolic-functions $^ -o $@
+$(BUILD)/libdynalloc-prefix.so: $(CORE_OBJ)
+	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc-prefix.so $^ -o $@
+# The static archives are single relocatable objects, so that linking any
+# allocator symbol pulls in the whole allocator (no half-overridden malloc).
+$(BUILD)/libdynalloc.a: $(CORE_OBJ) $(OVR_OBJ)
+	$(CC) -r -nostdlib $^ -o $(BUILD)/obj/dynalloc-all.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/dynalloc-all.o
+$(BUILD)/libdynalloc-prefix.a: $(CORE_OBJ)
+	$(CC) -r -nostdlib $^ -o $(BUILD)/obj/dynalloc-prefix-all.o
+	rm -f $@ && ar rcs $@ $(BUILD)/obj/dynalloc-prefix-all.o
+
+$(BUILD)/dynalloc: scripts/dynalloc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
+$(BUILD)/dynalloc.pc: scripts/dynalloc.pc.in Makefile
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1|' $< > $@
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
+	           $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 $(BUILD)/libdynalloc.a $(BUILD)/libdynalloc-prefix.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc-prefix.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/dynalloc.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' scripts/dynalloc.in > $(DESTDIR)$(PREFIX)/bin/dynalloc
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/dynalloc
+	install -m 644 $(BUILD)/dynalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libdynalloc*.{so,a} $(DESTDIR)$(PREFIX)/include/dynalloc.h \
+	      $(DESTDIR)$(PREFIX)/bin/dynalloc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc
+
+clean:
+	rm -rf build build-*
+
+-include tests/tests.mk
+-include tests/compat/compat.mk
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk

@@ -1,0 +1,76 @@
+/* alloc.c — allocation entry points' cores: malloc, aligned, zeroed, realloc.
+ *
+ * Fast path budget (malloc of ≤ 4096 B on a thread whose page has a free block):
+ * one TLS load, the class computation, two loads, three stores, one branch to
+ * the noinline slow path.  No lock, no atomic read-modify-write.
+ * Invariants: every pointer returned is 16-byte aligned (8-byte for a 0–8 byte
+ * request is never needed: the smallest class is 16 B); NULL comes with errno =
+ * ENOMEM; a size above PTRDIFF_MAX never reaches the OS layer.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
+  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  return da_bulk_alloc(da_heap_tls, size, align, zero);
+}
+
+void *da_alloc(size_t size) {
+  if (likely(size <= DA_POOL_MAX)) {
+    da_heap_t *heap = da_heap_tls;
+    size_t bin = da_block_index(size);
+    da_page_t *page = heap->direct[bin];
+    da_block_t *b = page->free;
+    if (likely(b != NULL)) {
+      page->free = b->next;
+      da_used_set(page, da_used(page) + 1);
+      b->key = 0;
+      heap->stats.pool_mallocs[bin]++;
+      return b;
+    }
+    return da_page_malloc_slow(heap, bin);
+  }
+  return alloc_large(size, DA_ALIGN, false);
+}
+
+/* align is a power of two.  Pool blocks of a power-of-two class are aligned to
+ * their size (pool pages start on a 4 KiB boundary), so small aligned requests
+ * take the power-of-two class that covers both size and alignment. */
+void *da_alloc_aligned(size_t size, size_t align) {
+  if (align <= DA_ALIGN) return da_alloc(size);
+  if (size <= DA_POOL_MAX && align <= DA_POOL_MAX) {
+    size_t n = size > align ? size : align;
+    n = (size_t)1 << (64 - __builtin_clzl(n - 1));
+    return da_alloc(n);
+  }
+  return alloc_large(size, align, false);
+}
+
+void *da_alloc_zeroed(size_t size) {
+  if (size <= DA_POOL_MAX) {
+    void *p = da_alloc(size);
+    if (p != NULL) memset(p, 0, size);
+    return p;
+  }
+  return alloc_large(size, DA_ALIGN, true);
+}
+
+/* realloc: keep the block when the new size fits and wastes less than half of
+ * it; huge blocks are resized by remapping; everything else moves. */
+void *da_realloc_core(void *p, size_t size) {
+  if (p == NULL) return da_alloc(size);
+  size_t usable = da_usable_size(p, "realloc");
+  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  if (size <= usable && size >= usable / 2) return p;
+  da_page_t *page = da_page_of(p);
+  if (page->kind == DA_KIND_HUGE) {
+    void *q = da_bulk_realloc_huge(page, p, size);
+    if (q != NULL) return q;
+  }
+  void *q = da_alloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, size < usable ? size : usable);
+  da_free_core(p);
+  return q;
+}

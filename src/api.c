@@ -1,0 +1,129 @@
+/* api.c — the public da_* API: argument checks and standard semantics on top of
+ * the cores in alloc.c and free.c.  Every function is exported (DA_API); the
+ * standard names in override.c call these.
+ *
+ * Semantics (README "Semantics" mirrors this list):
+ *  - sizes above PTRDIFF_MAX and overflowing count*size products: NULL, ENOMEM;
+ *  - alignment not a power of two: EINVAL (posix_memalign also when it is not a
+ *    multiple of sizeof(void *)); memalign treats alignments ≤ 16 as malloc;
+ *  - realloc(p, 0) frees p and returns NULL (as glibc); realloc(NULL, n) = malloc(n);
+ *  - free, free_sized, free_aligned_sized and cfree never change errno.
+ */
+#include "internal.h"
+#include "dynalloc.h"
+#include <errno.h>
+#include <unistd.h>
+
+static bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+DA_API void *da_malloc(size_t size) { return da_alloc(size); }
+
+DA_API void da_free(void *p) { da_free_core(p); }
+DA_API void da_cfree(void *p) { da_free_core(p); }
+
+DA_API void *da_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
+  return da_alloc_zeroed(total);
+}
+
+DA_API void *da_realloc(void *p, size_t size) {
+  if (p != NULL && size == 0) {
+    da_free_core(p);
+    return NULL;
+  }
+  return da_realloc_core(p, size);
+}
+
+DA_API void *da_reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
+  return da_realloc(p, total);
+}
+
+DA_API void da_free_sized(void *p, size_t size) {
+  da_free_sized_core(p, 0, size, "free_sized");
+}
+
+DA_API void da_free_aligned_sized(void *p, size_t align, size_t size) {
+  da_free_sized_core(p, align, size, "free_aligned_sized");
+}
+
+DA_API int da_posix_memalign(void **out, size_t align, size_t size) {
+  if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = da_alloc_aligned(size, align);
+  errno = saved;
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+DA_API void *da_aligned_alloc(size_t align, size_t size) {
+  if (!is_pow2(align)) { errno = EINVAL; return NULL; }
+  return da_alloc_aligned(size, align);
+}
+
+DA_API void *da_memalign(size_t align, size_t size) {
+  if (align <= DA_ALIGN) return da_alloc(size);
+  if (!is_pow2(align)) { errno = EINVAL; return NULL; }
+  return da_alloc_aligned(size, align);
+}
+
+DA_API void *da_valloc(size_t size) { return da_alloc_aligned(size, DA_SLICE_SIZE); }
+
+DA_API void *da_pvalloc(size_t size) {
+  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  size_t rounded = size == 0 ? DA_SLICE_SIZE : (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
+  return da_alloc_aligned(rounded, DA_SLICE_SIZE);
+}
+
+DA_API size_t da_malloc_usable_size(void *p) { return da_usable_size(p, "malloc_usable_size"); }
+
+DA_API int da_malloc_trim(size_t pad) {
+  (void)pad;
+  return da_heap_trim() ? 1 : 0;
+}
+
+static size_t clamp_int(size_t v) { return v > (size_t)INT32_MAX ? (size_t)INT32_MAX : v; }
+
+DA_API struct mallinfo2 da_mallinfo2(void) {
+  da_totals_t t;
+  da_stats_totals(&t);
+  struct mallinfo2 mi = {0};
+  size_t mapped = atomic_load(&da_os_stats.mapped);
+  mi.hblkhd = t.huge_mapped;
+  mi.hblks = t.huge_count;
+  mi.arena = mapped - t.huge_mapped;
+  mi.ordblks = t.free_runs;
+  mi.uordblks = t.in_use;
+  mi.fordblks = mi.arena > t.in_use - t.huge_in_use ? mi.arena - (t.in_use - t.huge_in_use) : 0;
+  mi.usmblks = atomic_load(&da_os_stats.mapped_peak);
+  mi.keepcost = t.dirty_bytes;
+  return mi;
+}
+
+DA_API struct mallinfo da_mallinfo(void) {
+  struct mallinfo2 m = da_mallinfo2();
+  struct mallinfo mi;
+  mi.arena = (int)clamp_int(m.arena);
+  mi.ordblks = (int)clamp_int(m.ordblks);
+  mi.smblks = (int)clamp_int(m.smblks);
+  mi.hblks = (int)clamp_int(m.hblks);
+  mi.hblkhd = (int)clamp_int(m.hblkhd);
+  mi.usmblks = (int)clamp_int(m.usmblks);
+  mi.fsmblks = (int)clamp_int(m.fsmblks);
+  mi.uordblks = (int)clamp_int(m.uordblks);
+  mi.fordblks = (int)clamp_int(m.fordblks);
+  mi.keepcost = (int)clamp_int(m.keepcost);
+  return mi;
+}
+
+DA_API void da_malloc_stats(void) { da_stats_print(); }
+
+/* Options of glibc's allocator have no meaning here: accepted and ignored. */
+DA_API int da_mallopt(int param, int value) {
+  (void)param;
+  (void)value;
+  return 1;
+}

@@ -1,0 +1,230 @@
+/* bulk.c — blocks above 4096 bytes (bulk_alloc / bulk_free).
+ *
+ *  - up to DA_HUGE_THRESHOLD (1 MiB): a run of whole OS pages in one of the heap's
+ *    segments, one block per run, header = the run's page header (kind BULK).
+ *    Freed runs coalesce with their free neighbours and are reused at once, so a
+ *    malloc/free loop makes no system call; their pages go back to the OS after
+ *    the purge delay.
+ *  - above: a huge segment, one mapping of its own: the segment header in the
+ *    first slice, the block at offset 4 KiB (or at its alignment, up to 4 MiB
+ *    where the block starts on the next segment boundary: see da_segment_of).
+ *    Freed mappings wait in a small cache for the purge delay; realloc resizes
+ *    them with mremap, never copying.
+ *
+ * Invariants: a bulk run in use is on its heap's full queue with xfree in state
+ * NOTIFY, so a free from another thread reaches the owner through heap->delayed;
+ * a huge segment belongs to no heap and any thread may free it; its segmap bit
+ * is set exactly while its block is live.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+#define DA_HUGE_CACHE_SLOTS 8
+#define DA_HUGE_CACHE_MAX   ((size_t)64 << 20)   /* larger mappings go back at once */
+
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static da_segment_t *huge_cache[DA_HUGE_CACHE_SLOTS];
+static uint64_t huge_cache_time[DA_HUGE_CACHE_SLOTS];
+static _Atomic(size_t) huge_cached_bytes;
+static _Atomic(uint64_t) huge_mallocs, huge_frees;
+static _Atomic(size_t) huge_live_bytes;
+
+void da_huge_lock(bool lock, bool child) {
+  if (child) pthread_mutex_init(&huge_lock, NULL);
+  else if (lock) pthread_mutex_lock(&huge_lock);
+  else pthread_mutex_unlock(&huge_lock);
+}
+
+size_t da_huge_cache_bytes(void) {
+  return atomic_load_explicit(&huge_cached_bytes, memory_order_relaxed);
+}
+
+void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
+  *mallocs = atomic_load(&huge_mallocs);
+  *frees = atomic_load(&huge_frees);
+  *live_bytes = atomic_load(&huge_live_bytes);
+}
+
+static size_t round_slices(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
+
+/* ---- runs ------------------------------------------------------------------------------------ */
+static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
+  size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
+  size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
+  da_heap_maintain(heap);
+  da_page_t *run = da_segment_run_alloc(heap, slices);
+  if (run == NULL) { errno = ENOMEM; return NULL; }
+  uint8_t *start = da_page_start(da_segment_of_page(run), run);
+  uint8_t *p = (uint8_t *)(((uintptr_t)start + align - 1) & ~(uintptr_t)(align - 1));
+  run->kind = DA_KIND_BULK;
+  run->bin = 0;
+  run->block_size = (uint32_t)(slices << DA_SLICE_SHIFT);
+  run->magic = 0;
+  run->capacity = run->reserved = 1;
+  run->free = NULL;
+  da_used_set(run, 1);
+  atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
+  atomic_store_explicit(&run->heap, heap, memory_order_release);
+  run->flags = DA_PAGE_IN_FULL | (p != start ? DA_PAGE_HAS_ALIGNED : 0);
+  da_queue_push_back(&heap->full, run);
+  heap->stats.bulk_mallocs++;
+  if (zero) {
+    if (run->dirty) memset(p, 0, size);
+  } else {
+    ((da_block_t *)p)->key = 0;
+  }
+  return p;
+}
+
+void da_bulk_free(da_heap_t *heap, da_page_t *page) {
+  da_queue_remove(&heap->full, page);
+  page->flags = 0;
+  atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+  heap->stats.bulk_frees++;
+  da_segment_run_free(heap, page);
+  da_heap_maintain(heap);
+}
+
+/* ---- huge segments ------------------------------------------------------------------------------- */
+static size_t huge_offset(size_t align) {
+  if (align <= DA_SLICE_SIZE) return DA_SLICE_SIZE;
+  return align <= DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE;
+}
+
+/* A cached mapping of at least map bytes and at most 25% more. */
+static da_segment_t *huge_cache_take(size_t map) {
+  if (da_huge_cache_bytes() == 0) return NULL;
+  da_segment_t *seg = NULL;
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+    da_segment_t *s = huge_cache[i];
+    if (s && s->map_size >= map && s->map_size - map <= map / 4) {
+      huge_cache[i] = NULL;
+      atomic_fetch_sub(&huge_cached_bytes, s->map_size);
+      seg = s;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&huge_lock);
+  return seg;
+}
+
+static bool huge_cache_put(da_segment_t *seg) {
+  if (seg->map_size > DA_HUGE_CACHE_MAX || da_options.purge_delay_ms == 0) return false;
+  bool done = false;
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS && !done; i++) {
+    if (huge_cache[i] == NULL) {
+      huge_cache[i] = seg;
+      huge_cache_time[i] = da_clock_ms();
+      atomic_fetch_add(&huge_cached_bytes, seg->map_size);
+      done = true;
+    }
+  }
+  pthread_mutex_unlock(&huge_lock);
+  return done;
+}
+
+/* Unmap cached mappings older than the purge delay (all of them with all). */
+void da_huge_cache_trim(bool all) {
+  if (da_huge_cache_bytes() == 0) return;
+  da_segment_t *expired[DA_HUGE_CACHE_SLOTS];
+  size_t n = 0;
+  uint64_t now = da_clock_ms();
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+    da_segment_t *s = huge_cache[i];
+    if (s && (all || now - huge_cache_time[i] >= (uint64_t)da_options.purge_delay_ms)) {
+      huge_cache[i] = NULL;
+      atomic_fetch_sub(&huge_cached_bytes, s->map_size);
+      expired[n++] = s;
+    }
+  }
+  pthread_mutex_unlock(&huge_lock);
+  for (size_t i = 0; i < n; i++) da_os_free(expired[i], expired[i]->map_size, false);
+}
+
+static void *huge_alloc(size_t size, size_t align, bool zero) {
+  size_t off = huge_offset(align);
+  if (size > (size_t)PTRDIFF_MAX - off - DA_SLICE_SIZE) { errno = ENOMEM; return NULL; }
+  size_t map = off + round_slices(size);
+  da_segment_t *seg = align <= DA_SLICE_SIZE ? huge_cache_take(map) : NULL;
+  bool fresh = seg == NULL;
+  if (fresh) {
+    seg = da_os_alloc_huge(map, align > DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE,
+                           align > DA_SEGMENT_SIZE ? DA_SEGMENT_SIZE : 0);
+    if (seg == NULL) { errno = ENOMEM; return NULL; }
+    seg->map_size = map;
+  }
+  seg->kind = DA_SEGMENT_HUGE;
+  seg->from_sbrk = 0;
+  seg->heap = NULL;
+  seg->used_slices = 0;
+  seg->huge_size = seg->map_size - off;
+  da_page_t *page = &seg->pages[off >> DA_SLICE_SHIFT];
+  memset(page, 0, sizeof *page);
+  page->kind = DA_KIND_HUGE;
+  page->block_size = seg->huge_size > UINT32_MAX ? UINT32_MAX : (uint32_t)seg->huge_size;
+  da_used_set(page, 1);
+  da_segmap_set(seg, true);
+  atomic_fetch_add_explicit(&huge_mallocs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&huge_live_bytes, seg->huge_size, memory_order_relaxed);
+  uint8_t *p = (uint8_t *)seg + off;
+  if (zero) {
+    if (!fresh) memset(p, 0, size);
+  } else if (!fresh) {
+    ((da_block_t *)p)->key = 0;
+  }
+  return p;
+}
+
+static void huge_free(da_segment_t *seg) {
+  da_segmap_set(seg, false);
+  atomic_fetch_add_explicit(&huge_frees, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&huge_live_bytes, seg->huge_size, memory_order_relaxed);
+  if (seg->map_size - seg->huge_size == DA_SLICE_SIZE && huge_cache_put(seg)) return;
+  da_os_free(seg, seg->map_size, false);
+}
+
+void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
+  if (align < DA_ALIGN) align = DA_ALIGN;
+  size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
+  if (size <= DA_HUGE_THRESHOLD && extra <= DA_HUGE_THRESHOLD - size) {
+    if (heap == &da_heap_empty && (heap = da_heap_get_slow()) == NULL) { errno = ENOMEM; return NULL; }
+    return run_block_alloc(heap, size, align, zero);
+  }
+  return huge_alloc(size, align, zero);
+}
+
+/* Free a huge block (any thread). */
+void da_huge_free(da_page_t *page) {
+  huge_free(da_segment_of_page(page));
+}
+
+size_t da_bulk_usable(const da_page_t *page, const void *p) {
+  da_segment_t *seg = da_segment_of_page(page);
+  if (page->kind == DA_KIND_HUGE) return seg->huge_size;
+  return (size_t)(da_page_start(seg, page) + page->block_size - (const uint8_t *)p);
+}
+
+/* Resize a huge block in place or by moving its pages; NULL when the block must
+ * be copied instead (new size no longer huge) or the OS refused. */
+void *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size) {
+  da_segment_t *seg = da_segment_of_page(page);
+  size_t off = (size_t)((uint8_t *)p - (uint8_t *)seg);
+  if (size <= seg->huge_size && size >= seg->huge_size / 2) return p;
+  if (size <= DA_HUGE_THRESHOLD || size > (size_t)PTRDIFF_MAX - off - DA_SLICE_SIZE) return NULL;
+  size_t map = off + round_slices(size);
+  da_segmap_set(seg, false);
+  da_segment_t *moved = da_os_remap(seg, seg->map_size, map, DA_SEGMENT_SIZE);
+  if (moved == NULL) { da_segmap_set(seg, true); return NULL; }
+  atomic_fetch_add_explicit(&huge_live_bytes, map - off - moved->huge_size, memory_order_relaxed);
+  moved->map_size = map;
+  moved->huge_size = map - off;
+  da_page_t *mp = &moved->pages[off >> DA_SLICE_SHIFT];
+  mp->block_size = moved->huge_size > UINT32_MAX ? UINT32_MAX : (uint32_t)moved->huge_size;
+  da_segmap_set(moved, true);
+  return (uint8_t *)moved + off;
+}

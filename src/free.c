@@ -1,0 +1,172 @@
+/* free.c — freeing, pointer validation, and the remote-free push.
+ *
+ * Every pointer is checked before anything is written: its segment must be in
+ * the segment map, it must be the start of a block of a live run (pool blocks:
+ * an exact multiple of the block size, found with one multiply by the page's
+ * reciprocal), and a pool or bulk block must not carry the free key (the
+ * double-free check).  A failed check aborts with one line naming the function.
+ *
+ * Fast path budget (owner thread, pool block): segment map test, two header
+ * loads, the block-boundary check, the key check, three stores, one branch.
+ * Invariants: free never changes errno; a block on any free list carries
+ * key = da_free_key ^ address.
+ */
+#include "internal.h"
+#include <string.h>
+
+static inline uint16_t kind_and_flags(const da_page_t *page) {
+  uint16_t v;
+  memcpy(&v, &page->kind, sizeof v);   /* kind in the low byte (little-endian) */
+  return v;
+}
+
+static inline uintptr_t free_mark(const da_block_t *b) { return da_free_key ^ (uintptr_t)b; }
+
+/* Push onto the page's remote list, or, for a full page (NOTIFY), onto the
+ * owner's delayed list so that the owner sees the page has room again. */
+void da_free_remote(da_page_t *page, da_block_t *block) {
+  block->key = free_mark(block);
+  uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+  for (;;) {
+    if ((tf & DA_X_MASK) == DA_X_NOTIFY) {
+      if (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, (tf & ~DA_X_MASK) | DA_X_FREEING,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        continue;
+      da_heap_t *heap = atomic_load_explicit(&page->heap, memory_order_acquire);
+      uintptr_t head = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
+      do {
+        block->next = (da_block_t *)head;
+      } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &head, (uintptr_t)block,
+                                                      memory_order_release, memory_order_relaxed));
+      tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+      while (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, tf & ~DA_X_MASK,
+                                                    memory_order_release, memory_order_relaxed)) {
+      }
+      return;
+    }
+    block->next = (da_block_t *)(tf & ~DA_X_MASK);
+    if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, (uintptr_t)block | (tf & DA_X_MASK),
+                                              memory_order_release, memory_order_relaxed))
+      return;
+  }
+}
+
+/* The owner frees a block (already marked free) into its page. */
+void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
+  if (page->kind == DA_KIND_BULK) { da_bulk_free(heap, page); return; }
+  block->next = page->free;
+  page->free = block;
+  uint32_t used = da_used(page) - 1;
+  da_used_set(page, used);
+  if (page->flags & DA_PAGE_IN_FULL) da_page_unfull(heap, page);
+  if (used == 0) da_page_retire(heap, page);
+}
+
+/* Where p must start for page to be its run: pool pages check the block grid. */
+static bool pool_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
+  size_t off = (size_t)((const uint8_t *)p - da_page_start(seg, page));
+  size_t idx = (off * page->magic) >> 32;
+  return idx * page->block_size == off && idx < page->capacity;
+}
+
+static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
+  const uint8_t *start = da_page_start(seg, page);
+  if ((const uint8_t *)p == start) return true;
+  return (page->flags & DA_PAGE_HAS_ALIGNED) && (const uint8_t *)p > start &&
+         (const uint8_t *)p < start + page->block_size;
+}
+
+/* Validate p for func; returns its header or aborts.  A pointer into a free run
+ * at a page boundary (where bulk blocks start) is reported as freed. */
+static da_page_t *checked_page(const void *p, const char *func, const char *freed_word) {
+  da_page_t *page = da_page_of(p);
+  if (page == NULL) da_invalid(func, "invalid pointer", p);
+  const da_segment_t *seg = da_segment_of(p);
+  switch (page->kind) {
+    case DA_KIND_POOL:
+      if (!pool_block_ok(seg, page, p)) break;
+      if (((const da_block_t *)p)->key == free_mark(p)) da_invalid(func, freed_word, p);
+      return page;
+    case DA_KIND_BULK:
+      if (!bulk_block_ok(seg, page, p)) break;
+      if (((const da_block_t *)p)->key == free_mark(p)) da_invalid(func, freed_word, p);
+      return page;
+    case DA_KIND_HUGE:
+      if ((const uint8_t *)p != da_page_start(seg, page)) break;
+      return page;
+    case DA_KIND_FREE:
+      if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) == 0) da_invalid(func, freed_word, p);
+      break;
+    default:
+      break;
+  }
+  da_invalid(func, "invalid pointer", p);
+}
+
+static DA_NOINLINE void free_generic(void *p, const char *func) {
+  da_page_t *page = checked_page(p, func, "double free");
+  if (page->kind == DA_KIND_HUGE) { da_huge_free(page); return; }
+  da_block_t *block = p;
+  da_heap_t *heap = da_heap_tls;
+  if (da_owner(page) == heap) {
+    block->key = free_mark(block);
+    da_free_local(heap, page, block);
+  } else {
+    da_free_remote(page, block);
+  }
+#if DA_DEBUG >= 3
+  if (heap != &da_heap_empty && !da_heap_is_valid(heap)) da_fatal("heap %p invalid after free", heap);
+#endif
+}
+
+void da_free_core(void *p) {
+  if (p == NULL) return;
+  da_segment_t *seg = da_segment_of(p);
+  if (unlikely(!da_segmap_contains((uintptr_t)seg))) da_invalid("free", "invalid pointer", p);
+  da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
+  da_page_t *page = slice - slice->slice_offset;
+  da_heap_t *heap = da_heap_tls;
+  if (likely(kind_and_flags(page) == DA_KIND_POOL && da_owner(page) == heap) && DA_DEBUG < 3) {
+    da_block_t *b = p;
+    if (unlikely(!pool_block_ok(seg, page, p) || b->key == free_mark(b))) {
+      free_generic(p, "free");   /* reports the misuse */
+      return;
+    }
+    b->next = page->free;
+    b->key = free_mark(b);
+    page->free = b;
+    uint32_t used = da_used(page) - 1;
+    da_used_set(page, used);
+    if (unlikely(used == 0)) da_page_retire(heap, page);
+    return;
+  }
+  free_generic(p, "free");
+}
+
+size_t da_usable_size(const void *p, const char *func) {
+  if (p == NULL) return 0;
+  da_page_t *page = checked_page(p, func, "freed pointer");
+  if (page->kind == DA_KIND_POOL) return page->block_size;
+  return da_bulk_usable(page, p);
+}
+
+/* free_sized / free_aligned_sized: the size (and alignment) must be one that
+ * could have produced this block; otherwise the call is a misuse. */
+void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
+  if (p == NULL) return;
+  da_page_t *page = checked_page(p, func, "double free");
+  size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
+  bool ok = size <= usable;
+  if (ok && page->kind == DA_KIND_POOL) {
+    size_t n = size;
+    if (align > DA_ALIGN) {
+      n = size > align ? size : align;
+      n = (size_t)1 << (64 - __builtin_clzl(n - 1));
+    }
+    ok = da_block_index(n) == page->bin;
+  } else if (ok) {
+    ok = size > DA_POOL_MAX || align > DA_ALIGN;
+  }
+  if (!ok) da_fatal("%s(): wrong size %zu for %p", func, size, p);
+  free_generic(p, func);
+}

@@ -1,0 +1,226 @@
+/* heap.c — one heap per thread: creation on first use, the thread-exit hand-over,
+ * the delayed-free list, periodic maintenance, and the fork handlers' part.
+ *
+ * Invariants:
+ *  - da_heap_tls is &da_heap_empty until the thread's first allocation, and again
+ *    after its heap was abandoned at thread exit; da_heap_empty owns nothing, so a
+ *    free on such a thread takes the remote path and a malloc the slow path;
+ *  - heap structs are never unmapped: they come from chunks obtained once and go
+ *    back to heap_pool, so a pointer to a heap stays readable forever;
+ *  - heaps_lock guards the list of live heaps and heap_pool; lock order is
+ *    heaps_lock, then the segment lock, then huge-cache and sbrk locks.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+#define DA_HEAP_CHUNK ((size_t)64 << 10)
+
+__thread da_heap_t *da_heap_tls __attribute__((tls_model("initial-exec"))) = &da_heap_empty;
+da_heap_t da_heap_empty = { .direct = { [0 ... DA_BIN_COUNT - 1] = &da_page_empty } };
+da_counters_t da_retired_stats;
+
+static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static da_heap_t *heaps_live;             /* all_next / all_prev */
+static da_heap_t *heap_pool;              /* recycled structs, linked by all_next */
+static uint8_t *chunk_next, *chunk_end;   /* carving area for new structs */
+static pthread_key_t heap_key;
+static bool heap_key_ok;
+
+static da_heap_t *heap_struct_alloc(void) {
+  da_heap_t *heap = heap_pool;
+  if (heap) {
+    heap_pool = heap->all_next;
+    return heap;
+  }
+  size_t size = (sizeof(da_heap_t) + 63) & ~(size_t)63;
+  if (chunk_next == NULL || chunk_next + size > chunk_end) {
+    chunk_next = da_os_alloc_huge(DA_HEAP_CHUNK, DA_SLICE_SIZE, 0);
+    if (chunk_next == NULL) return NULL;
+    chunk_end = chunk_next + DA_HEAP_CHUNK;
+  }
+  heap = (da_heap_t *)chunk_next;
+  chunk_next += size;
+  return heap;
+}
+
+static void heap_thread_done(void *value);
+
+void da_heap_key_init(void) {
+  heap_key_ok = pthread_key_create(&heap_key, heap_thread_done) == 0;
+}
+
+da_heap_t *da_heap_get_slow(void) {
+  da_heap_t *heap = da_heap_tls;
+  if (heap != &da_heap_empty) return heap;
+  da_process_init();
+  pthread_mutex_lock(&heaps_lock);
+  heap = heap_struct_alloc();
+  if (heap != NULL) {
+    memset(heap, 0, sizeof *heap);
+    for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
+    heap->live = 1;
+    heap->all_next = heaps_live;
+    if (heaps_live) heaps_live->all_prev = heap;
+    heaps_live = heap;
+  }
+  pthread_mutex_unlock(&heaps_lock);
+  if (heap == NULL) return NULL;
+  da_heap_tls = heap;
+  /* May allocate (glibc's second-level key array): the heap is already in place. */
+  if (heap_key_ok) pthread_setspecific(heap_key, heap);
+  return heap;
+}
+
+/* ---- remote frees into full pages ------------------------------------------------------- */
+void da_heap_collect_delayed(da_heap_t *heap) {
+  uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+  while (list) {
+    da_block_t *block = (da_block_t *)list;
+    list = (uintptr_t)block->next;
+    da_page_t *page = da_page_of(block);
+    if (da_owner(page) == heap) da_free_local(heap, page, block);
+    else da_free_remote(page, block);
+  }
+}
+
+/* Slow-path housekeeping: purge free runs whose delay has passed. */
+void da_heap_maintain(da_heap_t *heap) {
+  if (heap->dirty_runs == 0 && !da_huge_cache_bytes()) return;
+  if ((++heap->maintain_tick & 15) != 0) return;
+  uint64_t now = da_clock_ms();
+  if (now < heap->purge_check_ms) return;
+  heap->purge_check_ms = now + (uint64_t)(da_options.purge_delay_ms / 2 + 1);
+  da_segment_purge(heap, false);
+  da_huge_cache_trim(false);
+}
+
+/* ---- thread exit --------------------------------------------------------------------------- */
+static void heap_release_empty_pages(da_heap_t *heap) {
+  for (size_t b = 0; b < DA_BIN_COUNT; b++) {
+    da_page_t *page = heap->bins[b].first;
+    while (page) {
+      da_page_t *next = page->next;
+      da_page_collect(page);
+      if (da_used(page) == 0) {
+        da_queue_remove(&heap->bins[b], page);
+        atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+        da_segment_run_free(heap, page);
+      }
+      page = next;
+    }
+    heap->direct[b] = &da_page_empty;
+  }
+}
+
+static void counters_add(da_counters_t *to, const da_counters_t *from) {
+  const uint64_t *src = (const uint64_t *)from;
+  uint64_t *dst = (uint64_t *)to;
+  for (size_t i = 0; i < sizeof *from / sizeof(uint64_t); i++) dst[i] += src[i];
+}
+
+static void heap_abandon(da_heap_t *heap) {
+  da_heap_collect_delayed(heap);
+  heap_release_empty_pages(heap);
+  da_segment_abandon_all(heap);   /* pages ownerless; no remote free reaches us after */
+  /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
+  uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+  while (list) {
+    da_block_t *block = (da_block_t *)list;
+    list = (uintptr_t)block->next;
+    da_free_remote(da_page_of(block), block);
+  }
+  pthread_mutex_lock(&heaps_lock);
+  counters_add(&da_retired_stats, &heap->stats);
+  if (heap->all_prev) heap->all_prev->all_next = heap->all_next;
+  else heaps_live = heap->all_next;
+  if (heap->all_next) heap->all_next->all_prev = heap->all_prev;
+  heap->live = 0;
+  heap->all_next = heap_pool;
+  heap_pool = heap;
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+static void heap_thread_done(void *value) {
+  da_heap_t *heap = value;
+  if (heap == NULL || heap == &da_heap_empty) return;
+  da_heap_tls = &da_heap_empty;
+  heap_abandon(heap);
+}
+
+/* ---- walks, trim, fork -------------------------------------------------------------------------- */
+void da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg) {
+  pthread_mutex_lock(&heaps_lock);
+  da_segment_lock_all();
+  for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) fn(heap, arg);
+  da_segment_unlock_all(false);
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+void da_heap_retired_counters(da_counters_t *out) {
+  pthread_mutex_lock(&heaps_lock);
+  *out = da_retired_stats;
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+/* malloc_trim: the calling thread's empty pages and free runs, every abandoned
+ * segment (adopted, so its free memory can be purged) and all caches. */
+bool da_heap_trim(void) {
+  da_heap_t *heap = da_heap_tls;
+  size_t before = atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls);
+  if (heap != &da_heap_empty) {
+    da_heap_collect_delayed(heap);
+    while (da_segment_try_adopt(heap)) {
+    }
+    heap_release_empty_pages(heap);
+    da_segment_purge(heap, true);
+  }
+  da_segment_trim_cache();
+  da_huge_cache_trim(true);
+  return atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls) != before;
+}
+
+void da_heap_fork_prepare(void) {
+  pthread_mutex_lock(&heaps_lock);
+  da_segment_lock_all();
+  da_huge_lock(true, false);
+  da_sbrk_lock(true);
+}
+
+void da_heap_fork_parent(void) {
+  da_sbrk_lock(false);
+  da_huge_lock(false, false);
+  da_segment_unlock_all(false);
+  pthread_mutex_unlock(&heaps_lock);
+}
+
+/* In the child only this thread exists: locks are re-initialised, and a full
+ * page left in the FREEING state by a thread that no longer exists is reset. */
+void da_heap_fork_child(void) {
+  da_sbrk_fork_child();
+  da_huge_lock(false, true);
+  da_segment_unlock_all(true);
+  pthread_mutex_init(&heaps_lock, NULL);
+  da_heap_t *heap = da_heap_tls;
+  if (heap == &da_heap_empty) return;
+  for (da_page_t *page = heap->full.first; page; page = page->next) {
+    uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+    if ((tf & DA_X_MASK) == DA_X_FREEING)
+      atomic_store_explicit(&page->xfree, tf & ~DA_X_MASK, memory_order_relaxed);
+  }
+}
+
+bool da_heap_is_valid(const da_heap_t *heap) {
+  for (size_t b = 0; b < DA_BIN_COUNT; b++) {
+    const da_page_t *first = heap->bins[b].first;
+    if (heap->direct[b] != (first ? first : &da_page_empty)) return false;
+    for (const da_page_t *p = first; p; p = p->next)
+      if (p->bin != b || (p->flags & DA_PAGE_IN_FULL) || da_owner(p) != heap || !da_page_is_valid(p))
+        return false;
+  }
+  for (const da_page_t *p = heap->full.first; p; p = p->next)
+    if (!(p->flags & DA_PAGE_IN_FULL) || da_owner(p) != heap) return false;
+  for (const da_segment_t *seg = heap->segments; seg; seg = seg->next)
+    if (seg->heap != heap || !da_segment_is_valid(seg)) return false;
+  return true;
+}

@@ -1,0 +1,221 @@
+/* internal.h — prototypes grouped by the file that owns them, and the inline
+ * helpers every layer shares (size classes, pointer → header, the segment map).
+ *
+ * Invariants kept here:
+ *  - da_block_index(size) is O(1) bit arithmetic; da_bin_size(da_block_index(s)) ≥ s;
+ *  - da_page_of(p) never reads memory that dynalloc does not own: the segment
+ *    map is consulted first and a foreign pointer yields NULL.
+ */
+#ifndef DA_INTERNAL_H
+#define DA_INTERNAL_H
+
+#include "types.h"
+#include <stdio.h>
+#include <pthread.h>
+
+#define DA_API       __attribute__((visibility("default")))
+#define DA_NOINLINE  __attribute__((noinline))
+#define DA_COLD      __attribute__((cold, noinline))
+#define DA_NORETURN  __attribute__((noreturn))
+#define likely(x)    __builtin_expect(!!(x), 1)
+#define unlikely(x)  __builtin_expect(!!(x), 0)
+
+/* ---- message.c: output without allocation ---------------------------------------- */
+void da_message(const char *fmt, ...);               /* to stderr; %s %d %u %zu %llu %p %x */
+DA_NORETURN DA_COLD void da_fatal(const char *fmt, ...); /* message + abort() */
+size_t da_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
+DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const void *p);
+
+#if DA_DEBUG >= 2
+#define da_assert(c) ((c) ? (void)0 : da_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#else
+#define da_assert(c) ((void)0)
+#endif
+
+/* ---- options.c: DYNALLOC_* environment, read once ------------------------------- */
+typedef struct da_options_s {
+  long stats;          /* DYNALLOC_STATS: print statistics at exit */
+  long verbose;        /* DYNALLOC_VERBOSE: report OS-level events */
+  long backend_sbrk;   /* DYNALLOC_BACKEND=sbrk */
+  long purge_delay_ms; /* DYNALLOC_PURGE_DELAY: ms before free memory goes back to the OS */
+  long segment_cache;  /* DYNALLOC_SEGMENT_CACHE: empty segments kept for reuse */
+  long fault_every;    /* DYNALLOC_FAULT_EVERY (DA_DEBUG ≥ 1): fail every Nth OS request */
+} da_options_t;
+extern da_options_t da_options;
+void da_options_init(void);
+
+/* ---- os.c, os_mmap.c, os_sbrk.c: the OS contract ------------------------------------ */
+typedef struct da_os_stats_s {
+  _Atomic(size_t) mapped, mapped_peak, purged;
+  _Atomic(uint64_t) mmap_calls, munmap_calls, madvise_calls, mremap_calls, sbrk_calls;
+} da_os_stats_t;
+extern da_os_stats_t da_os_stats;
+
+void *da_os_alloc_segment(bool *from_sbrk);
+void *da_os_alloc_huge(size_t size, size_t align, size_t offset);
+void  da_os_free(void *p, size_t size, bool from_sbrk);
+void  da_os_purge(void *p, size_t size);
+void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
+uint64_t da_clock_ms(void);
+
+void *da_mmap_reserve(size_t size, size_t align, size_t offset);   /* os_mmap.c */
+void  da_mmap_release(void *p, size_t size);
+void  da_mmap_purge(void *p, size_t size);
+void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align);
+void *da_sbrk_reserve(size_t size, size_t align);   /* os_sbrk.c */
+void  da_sbrk_release(void *p, size_t size);
+void  da_sbrk_lock(bool lock);
+void  da_sbrk_fork_child(void);
+
+/* ---- segmap.c: which 4 MiB frames belong to dynalloc ------------------------------- */
+#define DA_SEGMAP_BITS   47
+#define DA_SEGMAP_WORDS  (((size_t)1 << (DA_SEGMAP_BITS - DA_SEGMENT_SHIFT)) / 64)
+extern _Atomic(uint64_t) da_segmap[DA_SEGMAP_WORDS];
+void da_segmap_set(const da_segment_t *seg, bool present);
+
+static inline bool da_segmap_contains(uintptr_t seg) {
+  uintptr_t frame = seg >> DA_SEGMENT_SHIFT;
+  if (unlikely(frame >= DA_SEGMAP_WORDS * 64)) return false;
+  return (atomic_load_explicit(&da_segmap[frame / 64], memory_order_relaxed) >> (frame % 64)) & 1;
+}
+
+/* ---- size classes -------------------------------------------------------------------- */
+/* Bins 0–8: (size + 15) / 16.  Above 128 B: four classes per power of two;
+ * w = size - 1 has its top bit at b ≥ 7, the next two bits pick the quarter. */
+static inline size_t da_block_index(size_t size) {
+  if (size <= DA_BIN_SMALL_MAX) return (size + 15) >> 4;
+  size_t w = size - 1;
+  size_t b = 63 - (size_t)__builtin_clzl(w);
+  return ((b - 7) << 2) + ((w >> (b - 2)) & 3) + 9;
+}
+static inline size_t da_bin_size(size_t bin) {
+  if (bin <= 8) return bin == 0 ? 16 : bin << 4;
+  size_t j = bin - 9;
+  return (5 + (j & 3)) << (5 + (j >> 2));
+}
+
+/* ---- pointer → header ------------------------------------------------------------------ */
+static inline da_segment_t *da_segment_of(const void *p) {
+  return (da_segment_t *)(((uintptr_t)p - 1) & ~(uintptr_t)DA_SEGMENT_MASK);
+}
+static inline uint8_t *da_page_start(const da_segment_t *seg, const da_page_t *page) {
+  return (uint8_t *)seg + ((size_t)(page - seg->pages) << DA_SLICE_SHIFT);
+}
+/* The header of the run holding p, or NULL when p is not in a dynalloc segment.
+ * (p - 1) keeps a huge block that starts on a 4 MiB boundary with its own segment;
+ * a pointer into the metadata slices yields a header of kind NONE. */
+static inline da_page_t *da_page_of(const void *p) {
+  da_segment_t *seg = da_segment_of(p);
+  if (unlikely(!da_segmap_contains((uintptr_t)seg))) return NULL;
+  da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
+  return slice - slice->slice_offset;
+}
+
+/* ---- page header field access ----------------------------------------------------------- */
+/* used is written only by the owner; relaxed atomics (plain moves on x86) let the
+ * statistics walk read it from another thread without a data race. */
+static inline uint32_t da_used(const da_page_t *page) {
+  return atomic_load_explicit(&page->used, memory_order_relaxed);
+}
+static inline void da_used_set(da_page_t *page, uint32_t used) {
+  atomic_store_explicit(&page->used, (uint16_t)used, memory_order_relaxed);
+}
+static inline da_heap_t *da_owner(const da_page_t *page) {
+  return atomic_load_explicit(&page->heap, memory_order_relaxed);
+}
+static inline size_t da_segment_index(const da_segment_t *seg, const da_page_t *page) {
+  return (size_t)(page - seg->pages);
+}
+static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
+  return (da_segment_t *)((uintptr_t)page & ~(uintptr_t)DA_SEGMENT_MASK);
+}
+
+/* ---- segment.c: runs of slices inside owned segments ----------------------------------- */
+da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices);
+void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
+void       da_segment_purge(da_heap_t *heap, bool force);
+void       da_segment_abandon_all(da_heap_t *heap);
+bool       da_segment_try_adopt(da_heap_t *heap);
+void       da_segment_trim_cache(void);
+size_t     da_segment_cache_bytes(void);
+void       da_segment_lock_all(void);
+void       da_segment_unlock_all(bool child);
+bool       da_segment_is_valid(const da_segment_t *seg);
+
+/* ---- page.c: pool pages and their queues --------------------------------------------------- */
+extern da_page_t da_page_empty;
+void  da_queue_push_front(da_queue_t *q, da_page_t *page);
+void  da_queue_push_back(da_queue_t *q, da_page_t *page);
+void  da_queue_remove(da_queue_t *q, da_page_t *page);
+void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
+void  da_page_collect(da_page_t *page);
+void  da_page_retire(da_heap_t *heap, da_page_t *page);
+void  da_page_set_owner(da_page_t *page, da_heap_t *heap);
+void  da_page_make_full(da_heap_t *heap, da_page_t *page);
+void  da_page_unfull(da_heap_t *heap, da_page_t *page);
+void  da_page_adopt(da_heap_t *heap, da_page_t *page);
+bool  da_page_is_valid(const da_page_t *page);
+
+/* ---- heap.c: per-thread heaps ---------------------------------------------------------------- */
+extern __thread da_heap_t *da_heap_tls;
+extern da_heap_t da_heap_empty;
+da_heap_t *da_heap_get_slow(void);
+void  da_heap_key_init(void);
+bool  da_heap_trim(void);
+void  da_heap_retired_counters(da_counters_t *out);
+void  da_heap_collect_delayed(da_heap_t *heap);
+void  da_heap_maintain(da_heap_t *heap);
+bool  da_heap_is_valid(const da_heap_t *heap);
+void  da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg);
+void  da_heap_fork_prepare(void);
+void  da_heap_fork_parent(void);
+void  da_heap_fork_child(void);
+extern da_counters_t da_retired_stats;   /* counters of heaps that ended */
+
+static inline da_heap_t *da_heap_get(void) {
+  da_heap_t *heap = da_heap_tls;
+  if (unlikely(heap == &da_heap_empty)) heap = da_heap_get_slow();
+  return heap;
+}
+
+/* ---- bulk.c: blocks above 4096 bytes ----------------------------------------------------------- */
+void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
+void   da_bulk_free(da_heap_t *heap, da_page_t *page);
+void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
+size_t da_bulk_usable(const da_page_t *page, const void *p);
+void   da_huge_cache_trim(bool all);
+size_t da_huge_cache_bytes(void);
+void   da_huge_lock(bool lock, bool child);
+void   da_huge_free(da_page_t *page);
+void   da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes);
+
+/* ---- alloc.c and free.c: the entry points' cores -------------------------------------------------- */
+void  *da_alloc(size_t size);
+void  *da_alloc_aligned(size_t size, size_t align);
+void  *da_alloc_zeroed(size_t size);
+void  *da_realloc_core(void *p, size_t size);
+void   da_free_core(void *p);
+void   da_free_sized_core(void *p, size_t align, size_t size, const char *func);
+void   da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block);
+void   da_free_remote(da_page_t *page, da_block_t *block);
+size_t da_usable_size(const void *p, const char *func);
+
+/* ---- stats.c ---------------------------------------------------------------------------------------- */
+typedef struct da_totals_s {
+  size_t in_use, pool_in_use, bulk_in_use, huge_in_use, huge_mapped, huge_count;
+  size_t pool_pages, bulk_runs, free_runs, free_runs_bytes, dirty_bytes, heaps, segments;
+  uint64_t huge_mallocs, huge_frees;
+  da_counters_t counters;
+  uint64_t live_blocks[DA_BIN_COUNT];
+} da_totals_t;
+void da_stats_totals(da_totals_t *t);
+void da_stats_print(void);
+void da_segment_walk(const da_segment_t *seg, da_totals_t *t);
+void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t);
+
+/* ---- init.c ------------------------------------------------------------------------------------------- */
+extern _Atomic(int) da_initialized;
+void da_process_init(void);
+extern uintptr_t da_free_key;
+
+#endif

@@ -1,0 +1,80 @@
+/* os.c — the OS contract every other layer uses; picks the back-end.
+ *
+ *   da_os_alloc_segment   one 4 MiB segment aligned to 4 MiB (sbrk back-end when
+ *                         selected, falling back to mmap when the break cannot grow)
+ *   da_os_alloc_huge      a mapping for one huge block (always mmap)
+ *   da_os_free            gives memory back to the back-end it came from
+ *   da_os_purge           returns the physical pages of a range, keeps the range
+ *   da_os_remap           resizes a huge mapping (mremap)
+ *
+ * Invariants: memory from alloc reads as zero; da_os_stats.mapped is the number of
+ * bytes currently obtained from the OS; with DA_DEBUG ≥ 1 and DYNALLOC_FAULT_EVERY=N
+ * every Nth allocation request fails, to test the out-of-memory paths.
+ */
+#include "internal.h"
+#include <time.h>
+
+da_os_stats_t da_os_stats;
+
+static void count_mapped(ptrdiff_t delta) {
+  size_t now = atomic_fetch_add_explicit(&da_os_stats.mapped, (size_t)delta,
+                                         memory_order_relaxed) + (size_t)delta;
+  size_t peak = atomic_load_explicit(&da_os_stats.mapped_peak, memory_order_relaxed);
+  while (now > peak &&
+         !atomic_compare_exchange_weak_explicit(&da_os_stats.mapped_peak, &peak, now,
+                                                memory_order_relaxed, memory_order_relaxed)) {
+  }
+}
+
+static bool fault_injected(void) {
+#if DA_DEBUG >= 1
+  static _Atomic(uint64_t) requests;
+  long every = da_options.fault_every;
+  if (every > 0 && (atomic_fetch_add(&requests, 1) + 1) % (uint64_t)every == 0) return true;
+#endif
+  return false;
+}
+
+void *da_os_alloc_segment(bool *from_sbrk) {
+  *from_sbrk = false;
+  if (fault_injected()) return NULL;
+  void *p = NULL;
+  if (da_options.backend_sbrk) {
+    p = da_sbrk_reserve(DA_SEGMENT_SIZE, DA_SEGMENT_SIZE);
+    *from_sbrk = p != NULL;
+  }
+  if (p == NULL) p = da_mmap_reserve(DA_SEGMENT_SIZE, DA_SEGMENT_SIZE, 0);
+  if (p != NULL) count_mapped((ptrdiff_t)DA_SEGMENT_SIZE);
+  return p;
+}
+
+void *da_os_alloc_huge(size_t size, size_t align, size_t offset) {
+  if (fault_injected()) return NULL;
+  void *p = da_mmap_reserve(size, align, offset);
+  if (p != NULL) count_mapped((ptrdiff_t)size);
+  return p;
+}
+
+void da_os_free(void *p, size_t size, bool from_sbrk) {
+  count_mapped(-(ptrdiff_t)size);
+  if (from_sbrk) da_sbrk_release(p, size);
+  else da_mmap_release(p, size);
+}
+
+void da_os_purge(void *p, size_t size) {
+  atomic_fetch_add_explicit(&da_os_stats.purged, size, memory_order_relaxed);
+  da_mmap_purge(p, size);
+}
+
+void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align) {
+  if (fault_injected()) return NULL;
+  void *q = da_mmap_remap(p, old_size, new_size, align);
+  if (q != NULL) count_mapped((ptrdiff_t)new_size - (ptrdiff_t)old_size);
+  return q;
+}
+
+uint64_t da_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}

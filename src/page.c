@@ -1,0 +1,264 @@
+/* page.c — pool pages: carving blocks, collecting remote frees, the per-bin
+ * queues, and the cross-thread "full page" protocol.
+ *
+ * Invariants (owner thread = the thread whose heap is page->heap):
+ *  - a POOL page is on exactly one of its heap's queues: bins[bin] while it may
+ *    have free blocks, full while every block is handed out (flags IN_FULL);
+ *  - heap->direct[bin] == bins[bin].first, or &da_page_empty when the queue is empty;
+ *  - used = capacity - |free list|, counting blocks that sit on xfree or on a
+ *    heap's delayed list as used until the owner collects them;
+ *  - only the owner pops from page->free or takes the xfree list; others only push.
+ *
+ * Cross-thread protocol (state = low 2 bits of page->xfree):
+ *  NORMAL   a remote free pushes the block onto xfree (one CAS);
+ *  NOTIFY   set by the owner when the page goes to the full queue: the next remote
+ *           free moves the state to FREEING, pushes its block onto the owner's
+ *           heap->delayed list (so the owner notices the page has room again), and
+ *           sets NORMAL; later remote frees use xfree;
+ *  FREEING  the window in which a remote thread reads page->heap; whoever changes
+ *           page->heap (abandon, adopt) first waits for it to close.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <sched.h>
+
+da_page_t da_page_empty;   /* free == NULL: the fast path falls into the slow path */
+
+/* ---- queues --------------------------------------------------------------------------- */
+void da_queue_push_front(da_queue_t *q, da_page_t *page) {
+  page->prev = NULL;
+  page->next = q->first;
+  if (q->first) q->first->prev = page;
+  else q->last = page;
+  q->first = page;
+}
+
+void da_queue_push_back(da_queue_t *q, da_page_t *page) {
+  page->next = NULL;
+  page->prev = q->last;
+  if (q->last) q->last->next = page;
+  else q->first = page;
+  q->last = page;
+}
+
+void da_queue_remove(da_queue_t *q, da_page_t *page) {
+  if (page->prev) page->prev->next = page->next;
+  else q->first = page->next;
+  if (page->next) page->next->prev = page->prev;
+  else q->last = page->prev;
+  page->next = page->prev = NULL;
+}
+
+static void sync_direct(da_heap_t *heap, size_t bin) {
+  da_page_t *first = heap->bins[bin].first;
+  heap->direct[bin] = first ? first : &da_page_empty;
+}
+
+/* ---- the xfree word ---------------------------------------------------------------------- */
+static uintptr_t xfree_wait_not_freeing(da_page_t *page) {
+  uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_acquire);
+  while ((tf & DA_X_MASK) == DA_X_FREEING) {
+    sched_yield();
+    tf = atomic_load_explicit(&page->xfree, memory_order_acquire);
+  }
+  return tf;
+}
+
+/* Set the state to NORMAL, keeping the list; waits while a remote free reads page->heap. */
+static void xfree_set_normal(da_page_t *page) {
+  uintptr_t tf = xfree_wait_not_freeing(page);
+  while (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, tf & ~DA_X_MASK,
+                                                memory_order_acq_rel, memory_order_acquire)) {
+    if ((tf & DA_X_MASK) == DA_X_FREEING) tf = xfree_wait_not_freeing(page);
+  }
+}
+
+void da_page_set_owner(da_page_t *page, da_heap_t *heap) {
+  xfree_set_normal(page);
+  atomic_store_explicit(&page->heap, heap, memory_order_release);
+  page->flags &= (uint8_t)~DA_PAGE_IN_FULL;
+}
+
+/* Move the blocks other threads freed onto the page's free list. */
+void da_page_collect(da_page_t *page) {
+  uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+  if ((tf & ~DA_X_MASK) == 0) return;
+  while (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, tf & DA_X_MASK,
+                                                memory_order_acquire, memory_order_relaxed)) {
+  }
+  da_block_t *list = (da_block_t *)(tf & ~DA_X_MASK);
+  da_block_t *tail = list;
+  uint32_t n = 1;
+  while (tail->next) { tail = tail->next; n++; }
+  tail->next = page->free;
+  page->free = list;
+  da_used_set(page, da_used(page) - n);
+}
+
+/* Put a page with no free block on the full queue and arm NOTIFY.  Returns false
+ * (and collects) when a remote free arrived first: the page is not full. */
+static bool page_make_full(da_heap_t *heap, da_page_t *page) {
+  uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
+  for (;;) {
+    da_assert((tf & DA_X_MASK) == DA_X_NORMAL);
+    if ((tf & ~DA_X_MASK) != 0) { da_page_collect(page); return false; }
+    if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, DA_X_NOTIFY,
+                                              memory_order_acq_rel, memory_order_relaxed)) break;
+  }
+  da_queue_remove(&heap->bins[page->bin], page);
+  da_queue_push_back(&heap->full, page);
+  page->flags |= DA_PAGE_IN_FULL;
+  return true;
+}
+
+void da_page_make_full(da_heap_t *heap, da_page_t *page) {
+  if (!page_make_full(heap, page)) return;
+  sync_direct(heap, page->bin);
+}
+
+/* The owner freed into a full page: back to its bin queue, NOTIFY disarmed. */
+void da_page_unfull(da_heap_t *heap, da_page_t *page) {
+  xfree_set_normal(page);
+  da_queue_remove(&heap->full, page);
+  page->flags &= (uint8_t)~DA_PAGE_IN_FULL;
+  da_queue_push_back(&heap->bins[page->bin], page);
+  sync_direct(heap, page->bin);
+}
+
+/* A page whose last block came back: give the run back to its segment unless it
+ * is the bin's allocation page (keeping that one avoids thrashing on a loop
+ * that allocates and frees one block). */
+void da_page_retire(da_heap_t *heap, da_page_t *page) {
+  da_assert(da_used(page) == 0 && !(page->flags & DA_PAGE_IN_FULL));
+  if (heap->bins[page->bin].first == page) return;
+  da_queue_remove(&heap->bins[page->bin], page);
+  atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+  heap->stats.pages_retired++;
+  da_segment_run_free(heap, page);
+}
+
+/* ---- carving -------------------------------------------------------------------------------- */
+static void page_extend(da_page_t *page) {
+  size_t bsize = page->block_size;
+  size_t n = DA_EXTEND_BYTES / bsize;
+  if (n < 4) n = 4;
+  if (n > (size_t)(page->reserved - page->capacity)) n = page->reserved - page->capacity;
+  uint8_t *first = da_page_start(da_segment_of_page(page), page) + (size_t)page->capacity * bsize;
+  da_block_t *next = page->free;
+  for (size_t i = n; i-- > 0;) {
+    da_block_t *b = (da_block_t *)(first + i * bsize);
+    b->next = next;
+    b->key = da_free_key ^ (uintptr_t)b;
+    next = b;
+  }
+  page->free = next;
+  page->capacity = (uint16_t)(page->capacity + n);
+}
+
+static da_page_t *page_new(da_heap_t *heap, size_t bin) {
+  da_page_t *page = da_segment_run_alloc(heap, DA_POOL_PAGE_SLICES);
+  if (page == NULL) return NULL;
+  size_t bsize = da_bin_size(bin);
+  page->kind = DA_KIND_POOL;
+  page->bin = (uint8_t)bin;
+  page->flags = 0;
+  page->block_size = (uint32_t)bsize;
+  page->magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
+  page->reserved = (uint16_t)(DA_POOL_PAGE_SIZE / bsize);
+  page->capacity = 0;
+  page->free = NULL;
+  da_used_set(page, 0);
+  atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+  atomic_store_explicit(&page->heap, heap, memory_order_release);
+  heap->stats.pages_made++;
+  page_extend(page);
+  da_queue_push_front(&heap->bins[bin], page);
+  return page;
+}
+
+/* Find a page of the bin with a free block: walk the queue collecting remote
+ * frees, moving exhausted pages to the full queue (each page visited either
+ * serves or leaves the queue, so the walk is amortised O(1)); else a new page. */
+static da_page_t *page_find(da_heap_t *heap, size_t bin) {
+  da_queue_t *q = &heap->bins[bin];
+  da_page_t *page = q->first;
+  while (page) {
+    da_page_t *next = page->next;
+    da_page_collect(page);
+    if (page->free) break;
+    if (page->capacity < page->reserved) { page_extend(page); break; }
+    if (!page_make_full(heap, page)) break;
+    page = next;
+  }
+  if (page == NULL) page = page_new(heap, bin);
+  else if (q->first != page) {
+    da_queue_remove(q, page);
+    da_queue_push_front(q, page);
+  }
+  sync_direct(heap, bin);
+  return page;
+}
+
+void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
+  if (heap == &da_heap_empty) {
+    heap = da_heap_get_slow();
+    if (heap == NULL) { errno = ENOMEM; return NULL; }
+  }
+  if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
+  da_heap_maintain(heap);
+  da_page_t *page = heap->direct[bin];
+  if (page->free == NULL) page = page_find(heap, bin);
+  if (page == NULL) { errno = ENOMEM; return NULL; }
+  da_block_t *b = page->free;
+  page->free = b->next;
+  da_used_set(page, da_used(page) + 1);
+  b->key = 0;
+  heap->stats.pool_mallocs[bin]++;
+#if DA_DEBUG >= 3
+  if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);
+#endif
+  return b;
+}
+
+/* ---- adoption ---------------------------------------------------------------------------------- */
+/* A page of an adopted segment joins this heap's queues. */
+void da_page_adopt(da_heap_t *heap, da_page_t *page) {
+  da_page_set_owner(page, heap);
+  page->next = page->prev = NULL;
+  da_page_collect(page);
+  if (page->kind == DA_KIND_BULK) {
+    if (da_used(page) == 0) { da_segment_run_free(heap, page); return; }
+    da_queue_push_back(&heap->full, page);
+    page->flags |= DA_PAGE_IN_FULL;
+    uintptr_t tf = 0;
+    if (!atomic_compare_exchange_strong(&page->xfree, &tf, DA_X_NOTIFY)) {
+      da_page_collect(page);   /* freed meanwhile */
+      da_queue_remove(&heap->full, page);
+      da_segment_run_free(heap, page);
+    }
+    return;
+  }
+  if (da_used(page) == 0) {
+    atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+    da_segment_run_free(heap, page);
+    return;
+  }
+  da_queue_push_back(&heap->bins[page->bin], page);
+  if (page->free == NULL && page->capacity == page->reserved) page_make_full(heap, page);
+  sync_direct(heap, page->bin);
+}
+
+bool da_page_is_valid(const da_page_t *page) {
+  if (page->kind != DA_KIND_POOL) return false;
+  if (page->block_size != da_bin_size(page->bin)) return false;
+  if (page->capacity > page->reserved || page->reserved != DA_POOL_PAGE_SIZE / page->block_size) return false;
+  size_t free_count = 0;
+  const uint8_t *start = da_page_start(da_segment_of_page(page), page);
+  for (const da_block_t *b = page->free; b; b = b->next) {
+    size_t off = (size_t)((const uint8_t *)b - start);
+    if (off % page->block_size != 0 || off / page->block_size >= page->capacity) return false;
+    if (b->key != (da_free_key ^ (uintptr_t)b)) return false;
+    if (++free_count > page->capacity) return false;
+  }
+  return free_count + da_used(page) == page->capacity;
+}

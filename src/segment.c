@@ -1,0 +1,359 @@
+/* segment.c — segments and the runs of slices inside them.
+ *
+ * A heap owns its segments; only the owning thread allocates or frees runs in
+ * them, so run management takes no lock.  Global state (the cache of empty
+ * segments, the abandoned segments of exited threads, and every heap's segment
+ * list, which the statistics walk reads) is guarded by da_segments_lock, taken
+ * only when a segment changes hands.
+ *
+ * Invariants of a NORMAL segment:
+ *  - slices [DA_SEGMENT_FIRST_RUN, DA_SLICES) are tiled by runs; a run's head
+ *    entry has slice_offset 0, a kind other than NONE and slice_count ≥ 1; every
+ *    other slice of an allocated run has slice_offset = its distance to the head;
+ *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
+ *    its last slice points back to its head; no two FREE runs are adjacent;
+ *  - used_slices = slices in POOL and BULK runs; a segment with used_slices == 0
+ *    is one FREE run and goes back to the cache unless it is its heap's last;
+ *  - a FREE run with dirty == 0 is all zero (never used or purged);
+ *  - a dirty FREE run freed at time t (page->magic, ms) is purged once
+ *    t + purge_delay has passed, at the next purge pass of its heap.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <sched.h>
+
+static pthread_mutex_t segments_lock = PTHREAD_MUTEX_INITIALIZER;
+static da_segment_t *cache_list;        /* empty segments, purged, ready to reuse */
+static size_t cache_count;
+static da_segment_t *abandoned_list;    /* segments of exited threads */
+static _Atomic(size_t) abandoned_count;
+
+void da_segment_lock_all(void) { pthread_mutex_lock(&segments_lock); }
+void da_segment_unlock_all(bool child) {
+  if (child) pthread_mutex_init(&segments_lock, NULL);
+  else pthread_mutex_unlock(&segments_lock);
+}
+
+/* ---- free runs (spans) ------------------------------------------------------------ */
+
+static size_t span_bin(size_t slices) { return 63 - (size_t)__builtin_clzl(slices); }
+
+static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t count,
+                        bool dirty, uint32_t freed_at) {
+  da_page_t *run = &seg->pages[idx];
+  run->kind = DA_KIND_FREE;
+  run->flags = 0;
+  run->slice_count = (uint16_t)count;
+  run->slice_offset = 0;
+  run->bin = (uint8_t)span_bin(count);
+  run->dirty = dirty;
+  run->magic = freed_at;
+  run->block_size = 0;
+  da_used_set(run, 0);
+  atomic_store_explicit(&run->heap, heap, memory_order_relaxed);
+  if (count > 1) {
+    da_page_t *last = &seg->pages[idx + count - 1];
+    last->kind = DA_KIND_NONE;
+    last->slice_offset = (uint16_t)(count - 1);
+  }
+  da_queue_push_front(&heap->spans[run->bin], run);
+  if (dirty) heap->dirty_runs++;
+}
+
+static void span_remove(da_heap_t *heap, da_page_t *run) {
+  da_queue_remove(&heap->spans[run->bin], run);
+  if (run->dirty) heap->dirty_runs--;
+}
+
+/* Absorbed heads point at the head that absorbed them, so a stale pointer to
+ * them still lands on a FREE run (reported as a double free). */
+static void span_absorb(da_page_t *head, da_page_t *absorbed) {
+  absorbed->kind = DA_KIND_NONE;
+  absorbed->slice_offset = (uint16_t)(absorbed - head);
+}
+
+static da_page_t *span_find(da_heap_t *heap, size_t slices) {
+  for (size_t b = span_bin(slices); b < DA_SPAN_BINS; b++) {
+    int budget = 8;                     /* the first bin may hold runs too small */
+    for (da_page_t *run = heap->spans[b].first; run && budget-- > 0; run = run->next)
+      if (run->slice_count >= slices) return run;
+  }
+  return NULL;
+}
+
+/* ---- segments ------------------------------------------------------------------------ */
+
+static void segment_link(da_heap_t *heap, da_segment_t *seg) {
+  pthread_mutex_lock(&segments_lock);
+  seg->heap = heap;
+  seg->prev = NULL;
+  seg->next = heap->segments;
+  if (heap->segments) heap->segments->prev = seg;
+  heap->segments = seg;
+  pthread_mutex_unlock(&segments_lock);
+}
+
+static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
+  if (seg->prev) seg->prev->next = seg->next;
+  else heap->segments = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+  seg->heap = NULL;
+}
+
+static da_segment_t *segment_new(da_heap_t *heap) {
+  pthread_mutex_lock(&segments_lock);
+  da_segment_t *seg = cache_list;
+  if (seg) { cache_list = seg->next; cache_count--; }
+  pthread_mutex_unlock(&segments_lock);
+  bool from_sbrk = seg ? seg->from_sbrk : false;
+  if (seg == NULL) {
+    seg = da_os_alloc_segment(&from_sbrk);
+    if (seg == NULL) return NULL;
+    if (da_options.verbose) da_message("dynalloc: new segment %p (%s)\n", seg, from_sbrk ? "sbrk" : "mmap");
+  }
+  seg->kind = DA_SEGMENT_NORMAL;
+  seg->from_sbrk = from_sbrk;
+  seg->map_size = DA_SEGMENT_SIZE;
+  seg->huge_size = 0;
+  seg->used_slices = 0;
+  da_segmap_set(seg, true);
+  segment_link(heap, seg);
+  span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, false, 0);
+  return seg;
+}
+
+/* An empty segment leaves its heap: to the cache (purged) or back to the OS. */
+static void segment_release(da_heap_t *heap, da_segment_t *seg) {
+  span_remove(heap, &seg->pages[DA_SEGMENT_FIRST_RUN]);
+  /* Everything but the first slice (the header fields) returns to the OS; the
+   * page entries then read as zero, the state of a fresh segment. */
+  da_os_purge((uint8_t *)seg + DA_SLICE_SIZE, DA_SEGMENT_SIZE - DA_SLICE_SIZE);
+  pthread_mutex_lock(&segments_lock);
+  segment_unlink_locked(heap, seg);
+  da_segmap_set(seg, false);
+  bool keep = cache_count < (size_t)da_options.segment_cache;
+  if (keep) { seg->next = cache_list; cache_list = seg; cache_count++; }
+  pthread_mutex_unlock(&segments_lock);
+  if (!keep) da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk);
+}
+
+void da_segment_trim_cache(void) {
+  pthread_mutex_lock(&segments_lock);
+  da_segment_t *list = cache_list;
+  cache_list = NULL;
+  cache_count = 0;
+  pthread_mutex_unlock(&segments_lock);
+  while (list) {
+    da_segment_t *next = list->next;
+    da_os_free(list, DA_SEGMENT_SIZE, list->from_sbrk);
+    list = next;
+  }
+}
+
+size_t da_segment_cache_bytes(void) {
+  pthread_mutex_lock(&segments_lock);
+  size_t n = cache_count;
+  pthread_mutex_unlock(&segments_lock);
+  return n * DA_SEGMENT_SIZE;
+}
+
+/* ---- runs ---------------------------------------------------------------------------- */
+
+da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices) {
+  da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES);
+  da_page_t *run = span_find(heap, slices);
+  if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices);
+  if (run == NULL) {
+    if (segment_new(heap) == NULL) return NULL;
+    run = span_find(heap, slices);
+    if (run == NULL) return NULL;
+  }
+  da_segment_t *seg = da_segment_of_page(run);
+  size_t idx = da_segment_index(seg, run);
+  size_t count = run->slice_count;
+  bool dirty = run->dirty;
+  span_remove(heap, run);
+  if (count > slices) span_insert(heap, seg, idx + slices, count - slices, dirty, run->magic);
+  run->slice_count = (uint16_t)slices;
+  run->slice_offset = 0;
+  run->dirty = dirty;              /* tells calloc whether the run may hold old data */
+  run->flags = 0;
+  run->next = run->prev = NULL;
+  for (size_t i = 1; i < slices; i++) {
+    seg->pages[idx + i].slice_offset = (uint16_t)i;
+    seg->pages[idx + i].kind = DA_KIND_NONE;
+  }
+  seg->used_slices += (uint32_t)slices;
+  return run;
+}
+
+void da_segment_run_free(da_heap_t *heap, da_page_t *run) {
+  da_segment_t *seg = da_segment_of_page(run);
+  size_t idx = da_segment_index(seg, run);
+  size_t count = run->slice_count;
+  seg->used_slices -= (uint32_t)count;
+  run->kind = DA_KIND_FREE;        /* until span_insert, for the checks below */
+  size_t next_idx = idx + count;
+  if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE) {
+    da_page_t *next = &seg->pages[next_idx];
+    span_remove(heap, next);
+    count += next->slice_count;
+    span_absorb(run, next);
+  }
+  if (idx > DA_SEGMENT_FIRST_RUN) {
+    da_page_t *last = &seg->pages[idx - 1];
+    da_page_t *prev = last - last->slice_offset;
+    if (prev->kind == DA_KIND_FREE) {
+      span_remove(heap, prev);
+      size_t prev_idx = da_segment_index(seg, prev);
+      count += idx - prev_idx;
+      span_absorb(prev, run);
+      idx = prev_idx;
+    }
+  }
+  if (seg->used_slices == 0 && (heap->segments != seg || seg->next != NULL)) {
+    span_insert(heap, seg, idx, count, true, 0);
+    segment_release(heap, seg);
+    return;
+  }
+  span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
+}
+
+/* Return the pages of dirty free runs to the OS: those freed at least
+ * purge_delay ms ago, or all of them when force is set. */
+void da_segment_purge(da_heap_t *heap, bool force) {
+  if (heap->dirty_runs == 0) return;
+  uint32_t now = (uint32_t)da_clock_ms();
+  uint32_t delay = (uint32_t)da_options.purge_delay_ms;
+  for (size_t b = 0; b < DA_SPAN_BINS; b++) {
+    for (da_page_t *run = heap->spans[b].first; run; run = run->next) {
+      if (!run->dirty || (!force && now - run->magic < delay)) continue;
+      da_segment_t *seg = da_segment_of_page(run);
+      da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
+      run->dirty = 0;
+      heap->dirty_runs--;
+    }
+  }
+}
+
+/* ---- abandonment (thread exit) and adoption ---------------------------------------------- */
+
+/* Called by an exiting thread after its pages are collected: every page is set
+ * ownerless (remote frees then go to the page lists, never to this heap) and
+ * the segments move to the abandoned list. */
+void da_segment_abandon_all(da_heap_t *heap) {
+  for (size_t b = 0; b < DA_SPAN_BINS; b++) heap->spans[b].first = heap->spans[b].last = NULL;
+  heap->dirty_runs = 0;
+  pthread_mutex_lock(&segments_lock);
+  da_segment_t *seg = heap->segments;
+  heap->segments = NULL;
+  pthread_mutex_unlock(&segments_lock);
+  while (seg) {
+    da_segment_t *next = seg->next;
+    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+      da_page_t *page = &seg->pages[i];
+      if (page->kind == DA_KIND_POOL || page->kind == DA_KIND_BULK) da_page_set_owner(page, NULL);
+      else atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
+      page->next = page->prev = NULL;
+    }
+    pthread_mutex_lock(&segments_lock);
+    seg->heap = NULL;
+    seg->prev = NULL;
+    seg->next = abandoned_list;
+    abandoned_list = seg;
+    atomic_fetch_add_explicit(&abandoned_count, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&segments_lock);
+    seg = next;
+  }
+}
+
+/* Take one abandoned segment: its free runs join our spans, its pages our queues
+ * (after collecting what other threads freed into them meanwhile). */
+bool da_segment_try_adopt(da_heap_t *heap) {
+  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return false;
+  pthread_mutex_lock(&segments_lock);
+  da_segment_t *seg = abandoned_list;
+  if (seg) {
+    abandoned_list = seg->next;
+    atomic_fetch_sub_explicit(&abandoned_count, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&segments_lock);
+  if (seg == NULL) return false;
+  segment_link(heap, seg);
+  heap->stats.segments_adopted++;
+  uint16_t in_use[DA_SLICES];
+  size_t n = 0;
+  uint32_t now = (uint32_t)da_clock_ms();
+  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    da_page_t *page = &seg->pages[i];
+    if (page->kind == DA_KIND_FREE) span_insert(heap, seg, i, page->slice_count, page->dirty, now);
+    else in_use[n++] = (uint16_t)i;
+  }
+  /* The last page freed here may release the segment (run_free does that); a
+   * segment with no page in use at all is released here. */
+  for (size_t k = 0; k < n; k++) da_page_adopt(heap, &seg->pages[in_use[k]]);
+  if (n == 0 && (heap->segments != seg || seg->next != NULL)) segment_release(heap, seg);
+  return true;
+}
+
+/* ---- validity (DA_DEBUG ≥ 3 walks call it after each state change) ------------------------ */
+bool da_segment_is_valid(const da_segment_t *seg) {
+  if (seg->kind != DA_SEGMENT_NORMAL) return seg->kind == DA_SEGMENT_HUGE;
+  size_t used = 0;
+  bool prev_free = false;
+  size_t i = DA_SEGMENT_FIRST_RUN;
+  while (i < DA_SLICES) {
+    const da_page_t *run = &seg->pages[i];
+    size_t count = run->slice_count;
+    if (run->slice_offset != 0 || count == 0 || i + count > DA_SLICES) return false;
+    if (run->kind == DA_KIND_FREE) {
+      if (prev_free) return false;
+      if (count > 1 && seg->pages[i + count - 1].slice_offset != count - 1) return false;
+      prev_free = true;
+    } else if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK) {
+      for (size_t k = 1; k < count; k++)
+        if (seg->pages[i + k].slice_offset != k) return false;
+      if (run->kind == DA_KIND_POOL && !da_page_is_valid(run)) return false;
+      used += count;
+      prev_free = false;
+    } else {
+      return false;
+    }
+    i += count;
+  }
+  return i == DA_SLICES && used == seg->used_slices;
+}
+
+/* ---- statistics walk (segment lock held by the caller for heap segments) ------------------- */
+void da_segment_walk(const da_segment_t *seg, da_totals_t *t) {
+  t->segments++;
+  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES;) {
+    const da_page_t *run = &seg->pages[i];
+    size_t count = __atomic_load_n(&run->slice_count, __ATOMIC_RELAXED);
+    uint8_t kind = __atomic_load_n(&run->kind, __ATOMIC_RELAXED);
+    if (count == 0) break;   /* a run being split right now: stop, the totals are a snapshot */
+    if (kind == DA_KIND_POOL) {
+      size_t used = da_used(run), bin = __atomic_load_n(&run->bin, __ATOMIC_RELAXED);
+      if (bin < DA_BIN_COUNT) {
+        t->pool_in_use += used * da_bin_size(bin);
+        t->live_blocks[bin] += used;
+      }
+      t->pool_pages++;
+    } else if (kind == DA_KIND_BULK) {
+      t->bulk_in_use += __atomic_load_n(&run->block_size, __ATOMIC_RELAXED);
+      t->bulk_runs++;
+    } else if (kind == DA_KIND_FREE) {
+      t->free_runs++;
+      t->free_runs_bytes += count << DA_SLICE_SHIFT;
+      if (__atomic_load_n(&run->dirty, __ATOMIC_RELAXED)) t->dirty_bytes += count << DA_SLICE_SHIFT;
+    }
+    i += count;
+  }
+}
+
+void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t) {
+  pthread_mutex_lock(&segments_lock);
+  for (da_segment_t *seg = abandoned_list; seg; seg = seg->next) fn(seg, t);
+  pthread_mutex_unlock(&segments_lock);
+}

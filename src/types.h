@@ -1,0 +1,179 @@
+/* types.h — every constant and structure of dynalloc, and the memory layout.
+ *
+ * Memory layout
+ * -------------
+ *   A segment is DA_SEGMENT_SIZE (4 MiB) of address space aligned to 4 MiB.  It is
+ *   cut into 1024 slices of one OS page (4 KiB).  The first DA_SEGMENT_META_SLICES
+ *   slices hold the segment header, which ends with one page header per slice.
+ *
+ *   segment (4 MiB, aligned)                                       slice = 4 KiB
+ *   +----------------------+--------------------+-----------+----------------+---
+ *   | da_segment_t         | pool page          | bulk run  | free run       |
+ *   |  fields              | 16 slices = 64 KiB | n slices  | n slices       | …
+ *   |  pages[0..1024]  ----+-> one header per   |           | (coalesced,    |
+ *   |  (17 slices)         |   run, at its 1st  |           |  purged later) |
+ *   +----------------------+--------------------+-----------+----------------+---
+ *                          | blk | blk | blk | … one size class, no per-block header
+ *
+ *   Glossary.  An OS page (4 KiB) is a "slice".  A "run" is a sequence of slices
+ *   described by the page header of its first slice (the "head"); every other
+ *   slice's header holds slice_offset, the distance back to the head.  A "pool
+ *   page" is a 64 KiB run cut into blocks of one size class (≤ 4096 B).  A "bulk
+ *   run" is a run holding one block larger than 4096 B.  A "huge" block
+ *   (> DA_HUGE_THRESHOLD) has a segment of its own: one mapping, header first.
+ *
+ *   Pointer → header (page_of_pointer in internal.h): segment = (p - 1) rounded down
+ *   to 4 MiB, header = pages[(p - segment) >> 12] minus its slice_offset.  Using
+ *   p - 1 lets a huge block start exactly on a 4 MiB boundary (alignments of 4 MiB
+ *   and more) with its header in the segment just below.  A global bitmap of
+ *   segments (segmap) says whether an address belongs to dynalloc before anything
+ *   is read from it, so a foreign pointer is reported, never dereferenced.
+ *
+ * Threads.  A heap belongs to one thread and owns segments; pages and runs in them
+ *   are touched only by the owner, except page->xfree (atomic list of blocks freed
+ *   by other threads) and heap->delayed (blocks freed by others into full pages).
+ */
+#ifndef DA_TYPES_H
+#define DA_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef DA_DEBUG
+#define DA_DEBUG 0
+#endif
+#if DA_DEBUG < 0 || DA_DEBUG > 3
+#error "DA_DEBUG must be 0 (release), 1 (misuse), 2 (asserts) or 3 (validity walks)"
+#endif
+
+/* ---- sizes (every size derives from a shift) ---------------------------------- */
+#define DA_SLICE_SHIFT      12                        /* the OS page: finest bulk unit */
+#define DA_SLICE_SIZE       ((size_t)1 << DA_SLICE_SHIFT)
+#define DA_SEGMENT_SHIFT    22                        /* 4 MiB: 1024 slices, 64 pool pages */
+#define DA_SEGMENT_SIZE     ((size_t)1 << DA_SEGMENT_SHIFT)
+#define DA_SEGMENT_MASK     (DA_SEGMENT_SIZE - 1)
+#define DA_SLICES           (DA_SEGMENT_SIZE >> DA_SLICE_SHIFT)
+#define DA_POOL_PAGE_SHIFT  16                        /* 64 KiB pool pages: ≥ 16 blocks of 4 KiB */
+#define DA_POOL_PAGE_SIZE   ((size_t)1 << DA_POOL_PAGE_SHIFT)
+#define DA_POOL_PAGE_SLICES (DA_POOL_PAGE_SIZE >> DA_SLICE_SHIFT)
+#define DA_POOL_MAX         4096                      /* largest pool request */
+#define DA_HUGE_THRESHOLD   ((size_t)1 << 20)         /* larger: a mapping of its own */
+#define DA_EXTEND_BYTES     4096                      /* carve a page's blocks ~4 KiB at a time */
+#define DA_ALIGN            16                        /* minimum alignment of every block */
+
+/* Size classes: 16-byte steps to 128 B (bins 1–8), then four classes per power of
+ * two up to 4096 B (bins 9–28).  Bin 0 serves malloc(0) with a 16-byte block. */
+#define DA_BIN_SMALL_MAX    128
+#define DA_BIN_COUNT        29
+#define DA_SPAN_BINS        11                        /* free runs by floor(log2(slices)) */
+
+_Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "used/capacity are 16-bit");
+_Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_SIZE / 2, "a bulk run must fit a segment");
+_Static_assert(((size_t)1 << (DA_SPAN_BINS - 1)) >= DA_SLICES, "span bins cover a segment");
+
+/* ---- blocks ------------------------------------------------------------------- */
+/* A free pool block: the list link, and a key marking it free (double-free check). */
+typedef struct da_block_s {
+  struct da_block_s *next;
+  uintptr_t          key;       /* da_free_key ^ address while free; cleared by malloc */
+} da_block_t;
+
+/* ---- page headers (one per slice) ---------------------------------------------- */
+enum da_kind {
+  DA_KIND_NONE = 0,             /* metadata slice, or a non-head slice of a run */
+  DA_KIND_POOL,                 /* pool page: blocks of one size class */
+  DA_KIND_BULK,                 /* bulk run in use: one block */
+  DA_KIND_HUGE,                 /* a huge segment's block */
+  DA_KIND_FREE,                 /* free run inside a segment */
+};
+
+enum da_page_flag {             /* zero for an owner's ordinary free: one test */
+  DA_PAGE_IN_FULL     = 1,      /* on the heap's full queue */
+  DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
+};
+
+/* page->xfree holds a block list in its upper bits and this state in its low 2 bits */
+enum da_xstate {
+  DA_X_NORMAL  = 0,             /* remote frees push onto xfree */
+  DA_X_NOTIFY  = 1,             /* page is full: the next remote free goes to heap->delayed */
+  DA_X_FREEING = 2,             /* a remote thread is pushing onto heap->delayed right now */
+};
+#define DA_X_MASK ((uintptr_t)3)
+
+typedef struct da_page_s {
+  da_block_t          *free;        /* blocks ready for malloc (owner only) */
+  _Atomic(uintptr_t)   xfree;       /* remote frees: list | da_xstate */
+  _Atomic(struct da_heap_s *) heap; /* owner; NULL while abandoned */
+  struct da_page_s    *next;        /* queue links: bin queue, full queue or span queue */
+  struct da_page_s    *prev;
+  uint32_t             block_size;  /* pool: class size; bulk/huge: usable bytes (≤ 4 GiB) */
+  uint32_t             magic;       /* pool: ceil(2^32 / block_size); free run: time freed (ms) */
+  _Atomic(uint16_t)    used;        /* blocks handed out, counting those in xfree */
+  uint16_t             capacity;    /* blocks carved so far (≤ reserved) */
+  uint16_t             reserved;    /* blocks that fit */
+  uint16_t             slice_count; /* slices in the run (head only) */
+  uint16_t             slice_offset;/* entries back to the head (0 at the head) */
+  uint8_t              kind;        /* da_kind */
+  uint8_t              flags;       /* da_page_flag (next to kind: one 16-bit test) */
+  uint8_t              bin;         /* pool: size class; free run: span bin */
+  uint8_t              dirty;       /* free run: holds pages not yet purged */
+} da_page_t;
+_Static_assert(sizeof(da_page_t) == 64, "one cache line per page header");
+
+/* ---- segments ----------------------------------------------------------------- */
+enum da_segment_kind { DA_SEGMENT_NORMAL = 1, DA_SEGMENT_HUGE = 2 };
+
+typedef struct da_segment_s {
+  struct da_segment_s *next;        /* heap's segment list, cache, or abandoned list */
+  struct da_segment_s *prev;
+  struct da_heap_s    *heap;        /* owner (NULL when abandoned or cached) */
+  size_t               map_size;    /* bytes obtained from the OS */
+  size_t               huge_size;   /* huge: usable bytes of the block */
+  uint32_t             used_slices; /* slices in allocated runs */
+  uint8_t              kind;        /* da_segment_kind */
+  uint8_t              from_sbrk;   /* which back-end to release to */
+  uint8_t              pad[2];
+  uint64_t             pad2[2];
+  da_page_t            pages[DA_SLICES + 1];  /* +1: a huge block may start at offset 4 MiB */
+} da_segment_t;
+_Static_assert(offsetof(da_segment_t, pages) == 64, "pages start on a cache line");
+
+#define DA_SEGMENT_META_SLICES ((sizeof(da_segment_t) + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT)
+#define DA_SEGMENT_FIRST_RUN   DA_SEGMENT_META_SLICES
+#define DA_SEGMENT_RUN_SLICES  (DA_SLICES - DA_SEGMENT_META_SLICES)
+_Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_RUN_SLICES * DA_SLICE_SIZE, "bulk fits");
+
+/* ---- heaps (one per thread) ------------------------------------------------------ */
+typedef struct da_queue_s {
+  da_page_t *first;
+  da_page_t *last;
+} da_queue_t;
+
+typedef struct da_counters_s {      /* statistics a heap keeps without atomics */
+  uint64_t pool_mallocs[DA_BIN_COUNT];  /* incremented on the malloc fast path */
+  uint64_t bulk_mallocs, bulk_frees;
+  uint64_t huge_mallocs, huge_frees;
+  uint64_t pages_made, pages_retired;
+  uint64_t segments_adopted;
+} da_counters_t;
+
+typedef struct da_heap_s {
+  da_page_t       *direct[DA_BIN_COUNT]; /* allocation page per bin; never NULL */
+  da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */
+  da_queue_t       full;                 /* full pool pages and bulk runs */
+  da_queue_t       spans[DA_SPAN_BINS];  /* free runs of owned segments */
+  da_segment_t    *segments;             /* owned segments (doubly linked) */
+  _Atomic(uintptr_t) delayed;            /* blocks freed remotely into full pages */
+  struct da_heap_s *all_next;            /* global heap list (stats, fork) */
+  struct da_heap_s *all_prev;
+  uint64_t         purge_check_ms;       /* next time a purge pass is due */
+  uint32_t         dirty_runs;           /* free runs not yet purged */
+  uint32_t         maintain_tick;        /* slow-path calls; the clock is read every 16th */
+  uint8_t          live;                 /* 1 while a thread uses it */
+  da_counters_t    stats;
+} da_heap_t;
+
+#endif
