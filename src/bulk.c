@@ -49,13 +49,54 @@ void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
 static size_t round_slices(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
 
 /* ---- runs ------------------------------------------------------------------------------------ */
+/* The bulk cache: a freed run of ≤ 64 KiB stays whole (kind CACHED) on a
+ * per-heap list by length, so a malloc/free loop of such sizes skips splitting
+ * and coalescing.  It is flushed into the free runs when unused for the purge
+ * delay, at malloc_trim and at thread exit. */
+static da_page_t *bulk_cache_take(da_heap_t *heap, size_t slices) {
+  da_page_t *run = heap->bulk_cache[slices];
+  if (run == NULL) return NULL;
+  heap->bulk_cache[slices] = run->next;
+  heap->bulk_cached[slices]--;
+  run->dirty = 1;
+  return run;
+}
+
+static bool bulk_cache_put(da_heap_t *heap, da_page_t *run) {
+  size_t slices = run->slice_count;
+  if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
+  run->kind = DA_KIND_CACHED;
+  run->next = heap->bulk_cache[slices];
+  heap->bulk_cache[slices] = run;
+  heap->bulk_cached[slices]++;
+  return true;
+}
+
+void da_bulk_cache_flush(da_heap_t *heap, bool force) {
+  if (!force && da_clock_ms() - heap->bulk_cache_used_ms < (uint64_t)da_options.purge_delay_ms) return;
+  for (size_t n = 1; n <= DA_BULK_CACHE_SLICES; n++) {
+    da_page_t *run = heap->bulk_cache[n];
+    heap->bulk_cache[n] = NULL;
+    heap->bulk_cached[n] = 0;
+    while (run) {
+      da_page_t *next = run->next;
+      run->next = NULL;
+      da_segment_run_free(heap, run);
+      run = next;
+    }
+  }
+}
+
 static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
   size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
   if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
-  da_heap_maintain(heap);
-  da_page_t *run = da_segment_run_alloc(heap, slices);
-  if (run == NULL) { errno = ENOMEM; return NULL; }
+  da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? bulk_cache_take(heap, slices) : NULL;
+  if (run == NULL) {
+    da_heap_maintain(heap);
+    run = da_segment_run_alloc(heap, slices);
+    if (run == NULL) { errno = ENOMEM; return NULL; }
+  }
   uint8_t *start = da_page_start(da_segment_of_page(run), run);
   uint8_t *p = (uint8_t *)(((uintptr_t)start + align - 1) & ~(uintptr_t)(align - 1));
   run->kind = DA_KIND_BULK;
@@ -83,6 +124,10 @@ void da_bulk_free(da_heap_t *heap, da_page_t *page) {
   page->flags = 0;
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.bulk_frees++;
+  if (bulk_cache_put(heap, page)) {
+    if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
+    return;
+  }
   da_segment_run_free(heap, page);
   da_heap_maintain(heap);
 }

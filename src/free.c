@@ -94,6 +94,10 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
     case DA_KIND_HUGE:
       if ((const uint8_t *)p != da_page_start(seg, page)) break;
       return page;
+    case DA_KIND_CACHED:
+      if ((const uint8_t *)p == da_page_start(seg, page) || (page->flags & DA_PAGE_HAS_ALIGNED))
+        da_invalid(func, freed_word, p);
+      break;
     case DA_KIND_FREE:
       if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) == 0) da_invalid(func, freed_word, p);
       break;
@@ -108,6 +112,13 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
+  if (da_owner(page) == NULL && heap != &da_heap_empty) {
+    /* Abandoned: reclaim its segment (collecting what others freed there). */
+    da_segment_t *seg = da_segment_of_page(page);
+    if (da_segment_reclaim(heap, seg) && (page->kind == DA_KIND_FREE || da_owner(page) != heap)) {
+      da_invalid("free", "double free", p);   /* the adoption found it already free */
+    }
+  }
   if (da_owner(page) == heap) {
     block->key = free_mark(block);
     da_free_local(heap, page, block);

@@ -86,11 +86,11 @@ void da_heap_collect_delayed(da_heap_t *heap) {
 
 /* Slow-path housekeeping: purge free runs whose delay has passed. */
 void da_heap_maintain(da_heap_t *heap) {
-  if (heap->dirty_runs == 0 && !da_huge_cache_bytes()) return;
   if ((++heap->maintain_tick & 15) != 0) return;
   uint64_t now = da_clock_ms();
   if (now < heap->purge_check_ms) return;
   heap->purge_check_ms = now + (uint64_t)(da_options.purge_delay_ms / 2 + 1);
+  da_bulk_cache_flush(heap, false);
   da_segment_purge(heap, false);
   da_huge_cache_trim(false);
 }
@@ -121,6 +121,7 @@ static void counters_add(da_counters_t *to, const da_counters_t *from) {
 
 static void heap_abandon(da_heap_t *heap) {
   da_heap_collect_delayed(heap);
+  da_bulk_cache_flush(heap, true);
   heap_release_empty_pages(heap);
   da_segment_abandon_all(heap);   /* pages ownerless; no remote free reaches us after */
   /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
@@ -172,6 +173,7 @@ bool da_heap_trim(void) {
     da_heap_collect_delayed(heap);
     while (da_segment_try_adopt(heap)) {
     }
+    da_bulk_cache_flush(heap, true);
     heap_release_empty_pages(heap);
     da_segment_purge(heap, true);
   }

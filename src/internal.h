@@ -136,6 +136,7 @@ void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
 void       da_segment_purge(da_heap_t *heap, bool force);
 void       da_segment_abandon_all(da_heap_t *heap);
 bool       da_segment_try_adopt(da_heap_t *heap);
+bool       da_segment_reclaim(da_heap_t *heap, da_segment_t *seg);
 void       da_segment_trim_cache(void);
 size_t     da_segment_cache_bytes(void);
 void       da_segment_lock_all(void);
@@ -181,6 +182,7 @@ static inline da_heap_t *da_heap_get(void) {
 /* ---- bulk.c: blocks above 4096 bytes ----------------------------------------------------------- */
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
+void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
 size_t da_bulk_usable(const da_page_t *page, const void *p);
 void   da_huge_cache_trim(bool all);

@@ -227,13 +227,14 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
   page->next = page->prev = NULL;
   da_page_collect(page);
   if (page->kind == DA_KIND_BULK) {
-    if (da_used(page) == 0) { da_segment_run_free(heap, page); return; }
+    if (da_used(page) == 0) { heap->stats.bulk_frees++; da_segment_run_free(heap, page); return; }
     da_queue_push_back(&heap->full, page);
     page->flags |= DA_PAGE_IN_FULL;
     uintptr_t tf = 0;
     if (!atomic_compare_exchange_strong(&page->xfree, &tf, DA_X_NOTIFY)) {
       da_page_collect(page);   /* freed meanwhile */
       da_queue_remove(&heap->full, page);
+      heap->stats.bulk_frees++;
       da_segment_run_free(heap, page);
     }
     return;

@@ -261,7 +261,9 @@ void da_segment_abandon_all(da_heap_t *heap) {
     seg->heap = NULL;
     seg->prev = NULL;
     seg->next = abandoned_list;
+    if (abandoned_list) abandoned_list->prev = seg;
     abandoned_list = seg;
+    seg->abandoned = 1;
     atomic_fetch_add_explicit(&abandoned_count, 1, memory_order_relaxed);
     pthread_mutex_unlock(&segments_lock);
     seg = next;
@@ -270,16 +272,40 @@ void da_segment_abandon_all(da_heap_t *heap) {
 
 /* Take one abandoned segment: its free runs join our spans, its pages our queues
  * (after collecting what other threads freed into them meanwhile). */
+static void abandoned_unlink_locked(da_segment_t *seg) {
+  if (seg->prev) seg->prev->next = seg->next;
+  else abandoned_list = seg->next;
+  if (seg->next) seg->next->prev = seg->prev;
+  seg->next = seg->prev = NULL;
+  seg->abandoned = 0;
+  atomic_fetch_sub_explicit(&abandoned_count, 1, memory_order_relaxed);
+}
+
+static void segment_adopt(da_heap_t *heap, da_segment_t *seg);
+
 bool da_segment_try_adopt(da_heap_t *heap) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return false;
   pthread_mutex_lock(&segments_lock);
   da_segment_t *seg = abandoned_list;
-  if (seg) {
-    abandoned_list = seg->next;
-    atomic_fetch_sub_explicit(&abandoned_count, 1, memory_order_relaxed);
-  }
+  if (seg) abandoned_unlink_locked(seg);
   pthread_mutex_unlock(&segments_lock);
   if (seg == NULL) return false;
+  segment_adopt(heap, seg);
+  return true;
+}
+
+/* A thread freeing into an abandoned segment takes the whole segment: its later
+ * frees there are then local, and memory of exited threads is reused at once. */
+bool da_segment_reclaim(da_heap_t *heap, da_segment_t *seg) {
+  pthread_mutex_lock(&segments_lock);
+  bool taken = seg->abandoned && seg->kind == DA_SEGMENT_NORMAL;
+  if (taken) abandoned_unlink_locked(seg);
+  pthread_mutex_unlock(&segments_lock);
+  if (taken) segment_adopt(heap, seg);
+  return taken;
+}
+
+static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
   segment_link(heap, seg);
   heap->stats.segments_adopted++;
   uint16_t in_use[DA_SLICES];
@@ -294,7 +320,6 @@ bool da_segment_try_adopt(da_heap_t *heap) {
    * segment with no page in use at all is released here. */
   for (size_t k = 0; k < n; k++) da_page_adopt(heap, &seg->pages[in_use[k]]);
   if (n == 0 && (heap->segments != seg || seg->next != NULL)) segment_release(heap, seg);
-  return true;
 }
 
 /* ---- validity (DA_DEBUG ≥ 3 walks call it after each state change) ------------------------ */
@@ -311,7 +336,7 @@ bool da_segment_is_valid(const da_segment_t *seg) {
       if (prev_free) return false;
       if (count > 1 && seg->pages[i + count - 1].slice_offset != count - 1) return false;
       prev_free = true;
-    } else if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK) {
+    } else if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK || run->kind == DA_KIND_CACHED) {
       for (size_t k = 1; k < count; k++)
         if (seg->pages[i + k].slice_offset != k) return false;
       if (run->kind == DA_KIND_POOL && !da_page_is_valid(run)) return false;
@@ -343,7 +368,7 @@ void da_segment_walk(const da_segment_t *seg, da_totals_t *t) {
     } else if (kind == DA_KIND_BULK) {
       t->bulk_in_use += __atomic_load_n(&run->block_size, __ATOMIC_RELAXED);
       t->bulk_runs++;
-    } else if (kind == DA_KIND_FREE) {
+    } else if (kind == DA_KIND_FREE || kind == DA_KIND_CACHED) {
       t->free_runs++;
       t->free_runs_bytes += count << DA_SLICE_SHIFT;
       if (__atomic_load_n(&run->dirty, __ATOMIC_RELAXED)) t->dirty_bytes += count << DA_SLICE_SHIFT;

@@ -68,6 +68,8 @@
 #define DA_BIN_SMALL_MAX    128
 #define DA_BIN_COUNT        29
 #define DA_SPAN_BINS        11                        /* free runs by floor(log2(slices)) */
+#define DA_BULK_CACHE_SLICES 16                       /* freed runs up to 64 KiB are cached … */
+#define DA_BULK_CACHE_DEPTH  4                        /* … up to 4 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
 _Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "used/capacity are 16-bit");
@@ -88,6 +90,7 @@ enum da_kind {
   DA_KIND_BULK,                 /* bulk run in use: one block */
   DA_KIND_HUGE,                 /* a huge segment's block */
   DA_KIND_FREE,                 /* free run inside a segment */
+  DA_KIND_CACHED,               /* freed bulk run kept whole in its heap's bulk cache */
 };
 
 enum da_page_flag {             /* zero for an owner's ordinary free: one test */
@@ -135,7 +138,8 @@ typedef struct da_segment_s {
   uint32_t             used_slices; /* slices in allocated runs */
   uint8_t              kind;        /* da_segment_kind */
   uint8_t              from_sbrk;   /* which back-end to release to */
-  uint8_t              pad[2];
+  uint8_t              abandoned;   /* on the abandoned list (guarded by the segment lock) */
+  uint8_t              pad;
   uint64_t             pad2[2];
   da_page_t            pages[DA_SLICES + 1];  /* +1: a huge block may start at offset 4 MiB */
 } da_segment_t;
@@ -165,6 +169,9 @@ typedef struct da_heap_s {
   da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */
   da_queue_t       full;                 /* full pool pages and bulk runs */
   da_queue_t       spans[DA_SPAN_BINS];  /* free runs of owned segments */
+  da_page_t       *bulk_cache[DA_BULK_CACHE_SLICES + 1]; /* freed bulk runs by length */
+  uint8_t          bulk_cached[DA_BULK_CACHE_SLICES + 1];
+  uint64_t         bulk_cache_used_ms;   /* last time the bulk cache served or grew */
   da_segment_t    *segments;             /* owned segments (doubly linked) */
   _Atomic(uintptr_t) delayed;            /* blocks freed remotely into full pages */
   struct da_heap_s *all_next;            /* global heap list (stats, fork) */
