@@ -33,7 +33,7 @@ HDRS     := $(wildcard src/*.h) include/dynalloc.h
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
         $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
 
-.PHONY: all lib test bench install uninstall clean
+.PHONY: all lib test test-deps bench install uninstall clean
 all: lib $(BUILD)/dynalloc $(BUILD)/dynalloc.pc
 lib: $(LIBS)
 
@@ -76,6 +76,12 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# The packages the tests need (tests/packages.txt …), installed when root.
+test: test-deps
+test-deps:
+	@if [ "$$(id -u)" = 0 ]; then sh scripts/install-deps.sh; \
+	 else echo "not root: make sure the packages in tests/packages.txt are installed"; fi
 
 -include tests/tests.mk
 -include tests/compat/compat.mk

@@ -1,0 +1,67 @@
+/* whitebox_classes.c — internals: size → class round trip for every size 0–4096,
+ * class spacing (waste under 16 B or under 25 %, multiples of 16, strictly increasing), the exact
+ * block-start division for every class and offset of a pool page, and pointer →
+ * page lookup for blocks of every tier (pool, bulk, huge, aligned huge). */
+#include "check.h"
+#include "internal.h"
+#include "dynalloc.h"
+
+static void test_classes(void) {
+  for (size_t bin = 1; bin < DA_BIN_COUNT; bin++) {
+    CHECK(da_bin_size(bin) > da_bin_size(bin - 1) || bin == 1);
+    CHECK(da_bin_size(bin) % 16 == 0);
+    CHECK(da_block_index(da_bin_size(bin)) == bin);          /* round trip */
+  }
+  CHECK(da_bin_size(DA_BIN_COUNT - 1) == DA_POOL_MAX);
+  for (size_t size = 0; size <= DA_POOL_MAX; size++) {
+    size_t bin = da_block_index(size);
+    CHECK(bin < DA_BIN_COUNT);
+    CHECK(da_bin_size(bin) >= size);                           /* fits */
+    if (bin > 1) CHECK(da_bin_size(bin - 1) < size);           /* smallest that fits */
+    /* waste: below the 16-byte alignment granule, or under 25 % */
+    CHECK(da_bin_size(bin) - size <= 16 || (da_bin_size(bin) - size) * 4 < da_bin_size(bin));
+  }
+}
+
+static void test_division(void) {
+  for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {
+    size_t bsize = da_bin_size(bin);
+    uint32_t magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
+    for (size_t off = 0; off < DA_POOL_PAGE_SIZE; off++)
+      CHECK(((off * magic) >> 32) == off / bsize);
+  }
+}
+
+static void test_lookup(void) {
+  static const size_t sizes[] = {0, 1, 16, 100, 4096, 4097, 8192, 65536, 1 << 20, (1 << 20) + 1, 5 << 20};
+  for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    uint8_t *p = da_malloc(sizes[i]);
+    CHECK(p != NULL);
+    da_page_t *page = da_page_of(p);
+    CHECK(page != NULL);
+    CHECK(page->kind == (sizes[i] <= DA_POOL_MAX ? DA_KIND_POOL
+                         : sizes[i] <= DA_HUGE_THRESHOLD ? DA_KIND_BULK : DA_KIND_HUGE));
+    if (sizes[i] > 0) CHECK(da_page_of(p + sizes[i] - 1) == page || page->kind == DA_KIND_HUGE);
+    CHECK(da_malloc_usable_size(p) >= sizes[i]);
+    da_free(p);
+  }
+  /* a huge block aligned to 4 MiB starts on a segment boundary: its header is below */
+  void *q = NULL;
+  CHECK(da_posix_memalign(&q, DA_SEGMENT_SIZE, 3 << 20) == 0);
+  CHECK(((uintptr_t)q & DA_SEGMENT_MASK) == 0);
+  CHECK(da_page_of(q) != NULL && da_page_of(q)->kind == DA_KIND_HUGE);
+  CHECK((uintptr_t)da_segment_of(q) == (uintptr_t)q - DA_SEGMENT_SIZE);
+  da_free(q);
+  /* foreign memory is never looked up */
+  int local = 0;
+  CHECK(da_page_of(&local) == NULL);
+  CHECK(da_page_of((void *)16) == NULL);
+}
+
+int main(void) {
+  test_classes();
+  test_division();
+  test_lookup();
+  printf("whitebox_classes: ok\n");
+  return 0;
+}
