@@ -16,7 +16,7 @@ static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
   return da_bulk_alloc(da_heap_tls, size, align, zero);
 }
 
-void *da_alloc(size_t size) {
+DA_API void *da_malloc(size_t size) {
   if (likely(size <= DA_POOL_MAX)) {
     da_heap_t *heap = da_heap_tls;
     size_t bin = da_block_index(size);
@@ -38,18 +38,18 @@ void *da_alloc(size_t size) {
  * their size (pool pages start on a 4 KiB boundary), so small aligned requests
  * take the power-of-two class that covers both size and alignment. */
 void *da_alloc_aligned(size_t size, size_t align) {
-  if (align <= DA_ALIGN) return da_alloc(size);
+  if (align <= DA_ALIGN) return da_malloc(size);
   if (size <= DA_POOL_MAX && align <= DA_POOL_MAX) {
     size_t n = size > align ? size : align;
     n = (size_t)1 << (64 - __builtin_clzl(n - 1));
-    return da_alloc(n);
+    return da_malloc(n);
   }
   return alloc_large(size, align, false);
 }
 
 void *da_alloc_zeroed(size_t size) {
   if (size <= DA_POOL_MAX) {
-    void *p = da_alloc(size);
+    void *p = da_malloc(size);
     if (p != NULL) memset(p, 0, size);
     return p;
   }
@@ -59,7 +59,7 @@ void *da_alloc_zeroed(size_t size) {
 /* realloc: keep the block when the new size fits and wastes less than half of
  * it; huge blocks are resized by remapping; everything else moves. */
 void *da_realloc_core(void *p, size_t size) {
-  if (p == NULL) return da_alloc(size);
+  if (p == NULL) return da_malloc(size);
   size_t usable = da_usable_size(p, "realloc");
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (size <= usable && size >= usable / 2) return p;
@@ -68,9 +68,9 @@ void *da_realloc_core(void *p, size_t size) {
     void *q = da_bulk_realloc_huge(page, p, size);
     if (q != NULL) return q;
   }
-  void *q = da_alloc(size);
+  void *q = da_malloc(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);
-  da_free_core(p);
+  da_free(p);
   return q;
 }

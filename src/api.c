@@ -16,10 +16,8 @@
 
 static bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-DA_API void *da_malloc(size_t size) { return da_alloc(size); }
-
-DA_API void da_free(void *p) { da_free_core(p); }
-DA_API void da_cfree(void *p) { da_free_core(p); }
+/* da_malloc is defined in alloc.c and da_free in free.c: they are the cores. */
+DA_API void da_cfree(void *p) { da_free(p); }
 
 DA_API void *da_calloc(size_t count, size_t size) {
   size_t total;
@@ -29,7 +27,7 @@ DA_API void *da_calloc(size_t count, size_t size) {
 
 DA_API void *da_realloc(void *p, size_t size) {
   if (p != NULL && size == 0) {
-    da_free_core(p);
+    da_free(p);
     return NULL;
   }
   return da_realloc_core(p, size);
@@ -65,7 +63,7 @@ DA_API void *da_aligned_alloc(size_t align, size_t size) {
 }
 
 DA_API void *da_memalign(size_t align, size_t size) {
-  if (align <= DA_ALIGN) return da_alloc(size);
+  if (align <= DA_ALIGN) return da_malloc(size);
   if (!is_pow2(align)) { errno = EINVAL; return NULL; }
   return da_alloc_aligned(size, align);
 }

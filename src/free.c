@@ -130,7 +130,7 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 #endif
 }
 
-void da_free_core(void *p) {
+DA_API void da_free(void *p) {
   if (p == NULL) return;
   da_segment_t *seg = da_segment_of(p);
   if (unlikely(!da_segmap_contains((uintptr_t)seg))) da_invalid("free", "invalid pointer", p);

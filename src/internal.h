@@ -118,7 +118,7 @@ static inline uint32_t da_used(const da_page_t *page) {
   return atomic_load_explicit(&page->used, memory_order_relaxed);
 }
 static inline void da_used_set(da_page_t *page, uint32_t used) {
-  atomic_store_explicit(&page->used, (uint16_t)used, memory_order_relaxed);
+  atomic_store_explicit(&page->used, used, memory_order_relaxed);
 }
 static inline da_heap_t *da_owner(const da_page_t *page) {
   return atomic_load_explicit(&page->heap, memory_order_relaxed);
@@ -192,11 +192,11 @@ void   da_huge_free(da_page_t *page);
 void   da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes);
 
 /* ---- alloc.c and free.c: the entry points' cores -------------------------------------------------- */
-void  *da_alloc(size_t size);
+void  *da_malloc(size_t size);             /* the API names are the cores */
 void  *da_alloc_aligned(size_t size, size_t align);
 void  *da_alloc_zeroed(size_t size);
 void  *da_realloc_core(void *p, size_t size);
-void   da_free_core(void *p);
+void   da_free(void *p);
 void   da_free_sized_core(void *p, size_t align, size_t size, const char *func);
 void   da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block);
 void   da_free_remote(da_page_t *page, da_block_t *block);

@@ -72,7 +72,7 @@
 #define DA_BULK_CACHE_DEPTH  4                        /* … up to 4 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
-_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "used/capacity are 16-bit");
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and reserved are 16-bit");
 _Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_SIZE / 2, "a bulk run must fit a segment");
 _Static_assert(((size_t)1 << (DA_SPAN_BINS - 1)) >= DA_SLICES, "span bins cover a segment");
 
@@ -114,7 +114,7 @@ typedef struct da_page_s {
   struct da_page_s    *prev;
   uint32_t             block_size;  /* pool: class size; bulk/huge: usable bytes (≤ 4 GiB) */
   uint32_t             magic;       /* pool: ceil(2^32 / block_size); free run: time freed (ms) */
-  _Atomic(uint16_t)    used;        /* blocks handed out, counting those in xfree */
+  _Atomic(uint32_t)    used;        /* blocks handed out, counting those in xfree */
   uint16_t             capacity;    /* blocks carved so far (≤ reserved) */
   uint16_t             reserved;    /* blocks that fit */
   uint16_t             slice_count; /* slices in the run (head only) */
