@@ -8,7 +8,8 @@
  *  - above: a huge segment, one mapping of its own: the segment header in the
  *    first slice, the block at offset 4 KiB (or at its alignment, up to 4 MiB
  *    where the block starts on the next segment boundary: see da_segment_of).
- *    Freed mappings wait in a small cache for the purge delay; realloc resizes
+ *    Freed mappings wait in a small cache (8 mappings, 32 MiB at most) for the
+ *    purge delay; realloc resizes
  *    them with mremap, never copying.
  *
  * Invariants: a bulk run in use is on its heap's full queue with xfree in state
@@ -21,7 +22,6 @@
 #include <string.h>
 
 #define DA_HUGE_CACHE_SLOTS 8
-#define DA_HUGE_CACHE_MAX   ((size_t)64 << 20)   /* larger mappings go back at once */
 
 static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
 static da_segment_t *huge_cache[DA_HUGE_CACHE_SLOTS];
@@ -157,7 +157,8 @@ static da_segment_t *huge_cache_take(size_t map) {
 }
 
 static bool huge_cache_put(da_segment_t *seg) {
-  if (seg->map_size > DA_HUGE_CACHE_MAX || da_options.purge_delay_ms == 0) return false;
+  if (da_huge_cache_bytes() + seg->map_size > DA_HUGE_CACHE_MAX || da_options.purge_delay_ms == 0)
+    return false;
   bool done = false;
   pthread_mutex_lock(&huge_lock);
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS && !done; i++) {
@@ -229,7 +230,10 @@ static void huge_free(da_segment_t *seg) {
   da_segmap_set(seg, false);
   atomic_fetch_add_explicit(&huge_frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&huge_live_bytes, seg->huge_size, memory_order_relaxed);
-  if (seg->map_size - seg->huge_size == DA_SLICE_SIZE && huge_cache_put(seg)) return;
+  if (seg->map_size - seg->huge_size == DA_SLICE_SIZE && huge_cache_put(seg)) {
+    da_purger_notify();
+    return;
+  }
   da_os_free(seg, seg->map_size, false);
 }
 

@@ -8,7 +8,8 @@
  *  - heap structs are never unmapped: they come from chunks obtained once and go
  *    back to heap_pool, so a pointer to a heap stays readable forever;
  *  - heaps_lock guards the list of live heaps and heap_pool; lock order is
- *    heaps_lock, then the segment lock, then huge-cache and sbrk locks.
+ *    purger_mutex, heaps_lock, a heap's span lock, the segment lock, then the
+ *    huge-cache and sbrk locks.
  */
 #include "internal.h"
 #include <errno.h>
@@ -86,6 +87,7 @@ void da_heap_collect_delayed(da_heap_t *heap) {
 
 /* Slow-path housekeeping: purge free runs whose delay has passed. */
 void da_heap_maintain(da_heap_t *heap) {
+  if (heap->dirty_runs != 0) da_purger_notify();
   if ((++heap->maintain_tick & 15) != 0) return;
   uint64_t now = da_clock_ms();
   if (now < heap->purge_check_ms) return;
@@ -140,6 +142,7 @@ static void heap_abandon(da_heap_t *heap) {
   heap->all_next = heap_pool;
   heap_pool = heap;
   pthread_mutex_unlock(&heaps_lock);
+  da_purger_notify();   /* the abandoned segments may hold free pages */
 }
 
 static void heap_thread_done(void *value) {
@@ -150,6 +153,12 @@ static void heap_thread_done(void *value) {
 }
 
 /* ---- walks, trim, fork -------------------------------------------------------------------------- */
+void da_heap_foreach_live(void (*fn)(da_heap_t *, void *), void *arg) {
+  pthread_mutex_lock(&heaps_lock);
+  for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) fn(heap, arg);
+  pthread_mutex_unlock(&heaps_lock);
+}
+
 void da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg) {
   pthread_mutex_lock(&heaps_lock);
   da_segment_lock_all();
@@ -183,6 +192,7 @@ bool da_heap_trim(void) {
 }
 
 void da_heap_fork_prepare(void) {
+  da_purger_fork(0);
   pthread_mutex_lock(&heaps_lock);
   da_segment_lock_all();
   da_huge_lock(true, false);
@@ -194,6 +204,7 @@ void da_heap_fork_parent(void) {
   da_huge_lock(false, false);
   da_segment_unlock_all(false);
   pthread_mutex_unlock(&heaps_lock);
+  da_purger_fork(1);
 }
 
 /* In the child only this thread exists: locks are re-initialised, and a full
@@ -203,6 +214,7 @@ void da_heap_fork_child(void) {
   da_huge_lock(false, true);
   da_segment_unlock_all(true);
   pthread_mutex_init(&heaps_lock, NULL);
+  da_purger_fork(2);
   da_heap_t *heap = da_heap_tls;
   if (heap == &da_heap_empty) return;
   for (da_page_t *page = heap->full.first; page; page = page->next) {

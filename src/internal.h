@@ -40,6 +40,7 @@ typedef struct da_options_s {
   long purge_delay_ms; /* DYNALLOC_PURGE_DELAY: ms before free memory goes back to the OS */
   long segment_cache;  /* DYNALLOC_SEGMENT_CACHE: empty segments kept for reuse */
   long fault_every;    /* DYNALLOC_FAULT_EVERY (DA_DEBUG ≥ 1): fail every Nth OS request */
+  long purge_thread;   /* DYNALLOC_PURGE_THREAD: purge idle heaps from a background thread */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -134,6 +135,10 @@ static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
 da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices);
 void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
 void       da_segment_purge(da_heap_t *heap, bool force);
+void       da_segment_purge_locked(da_heap_t *heap, bool force);
+void       da_segment_purge_abandoned(uint32_t now, uint32_t delay);
+void       da_span_lock(da_heap_t *heap);
+void       da_span_unlock(da_heap_t *heap);
 void       da_segment_abandon_all(da_heap_t *heap);
 bool       da_segment_try_adopt(da_heap_t *heap);
 bool       da_segment_reclaim(da_heap_t *heap, da_segment_t *seg);
@@ -157,6 +162,11 @@ void  da_page_unfull(da_heap_t *heap, da_page_t *page);
 void  da_page_adopt(da_heap_t *heap, da_page_t *page);
 bool  da_page_is_valid(const da_page_t *page);
 
+/* ---- purge.c: the purger thread ------------------------------------------------------------------ */
+void  da_purger_notify(void);
+void  da_purger_fork(int phase);   /* 0 prepare, 1 parent, 2 child */
+bool  da_purger_pass(void);
+
 /* ---- heap.c: per-thread heaps ---------------------------------------------------------------- */
 extern __thread da_heap_t *da_heap_tls;
 extern da_heap_t da_heap_empty;
@@ -168,6 +178,7 @@ void  da_heap_collect_delayed(da_heap_t *heap);
 void  da_heap_maintain(da_heap_t *heap);
 bool  da_heap_is_valid(const da_heap_t *heap);
 void  da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg);
+void  da_heap_foreach_live(void (*fn)(da_heap_t *, void *), void *arg);
 void  da_heap_fork_prepare(void);
 void  da_heap_fork_parent(void);
 void  da_heap_fork_child(void);

@@ -10,8 +10,8 @@
 extern char **environ;
 
 da_options_t da_options = {
-  .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 10,
-  .segment_cache = 8, .fault_every = 0,
+  .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 100,
+  .segment_cache = 8, .fault_every = 0, .purge_thread = 1,
 };
 
 typedef struct option_s {
@@ -27,6 +27,7 @@ static const option_t option_table[] = {
   {"PURGE_DELAY",   &da_options.purge_delay_ms, {0}},
   {"SEGMENT_CACHE", &da_options.segment_cache,  {0}},
   {"FAULT_EVERY",   &da_options.fault_every,    {0}},
+  {"PURGE_THREAD",  &da_options.purge_thread,   {0}},
 };
 
 static bool str_eq(const char *a, const char *b) {

@@ -135,6 +135,7 @@ void da_page_retire(da_heap_t *heap, da_page_t *page) {
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.pages_retired++;
   da_segment_run_free(heap, page);
+  da_purger_notify();
 }
 
 /* ---- carving -------------------------------------------------------------------------------- */

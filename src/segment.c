@@ -1,7 +1,9 @@
 /* segment.c — segments and the runs of slices inside them.
  *
  * A heap owns its segments; only the owning thread allocates or frees runs in
- * them, so run management takes no lock.  Global state (the cache of empty
+ * them.  The one other thread that touches a heap's free runs is the purger
+ * (purge.c), so run management takes only the heap's span lock, which the owner
+ * gets with one CAS unless the purger holds it.  Global state (the cache of empty
  * segments, the abandoned segments of exited threads, and every heap's segment
  * list, which the statistics walk reads) is guarded by da_segments_lock, taken
  * only when a segment changes hands.
@@ -57,12 +59,18 @@ static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t c
     last->slice_offset = (uint16_t)(count - 1);
   }
   da_queue_push_front(&heap->spans[run->bin], run);
-  if (dirty) heap->dirty_runs++;
+  if (dirty) {
+    heap->dirty_runs++;
+    heap->dirty_bytes += count << DA_SLICE_SHIFT;
+  }
 }
 
 static void span_remove(da_heap_t *heap, da_page_t *run) {
   da_queue_remove(&heap->spans[run->bin], run);
-  if (run->dirty) heap->dirty_runs--;
+  if (run->dirty) {
+    heap->dirty_runs--;
+    heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
+  }
 }
 
 /* Absorbed heads point at the head that absorbed them, so a stale pointer to
@@ -160,10 +168,35 @@ size_t da_segment_cache_bytes(void) {
 
 /* ---- runs ---------------------------------------------------------------------------- */
 
+/* ---- the span lock: owner (nesting) against the purger thread ------------------------------- */
+void da_span_lock(da_heap_t *heap) {
+  if (heap->span_depth++ > 0) return;
+  int expected = 0;
+  while (!atomic_compare_exchange_weak_explicit(&heap->span_lock, &expected, 1,
+                                                memory_order_acquire, memory_order_relaxed)) {
+    expected = 0;
+    sched_yield();
+  }
+}
+
+void da_span_unlock(da_heap_t *heap) {
+  if (--heap->span_depth > 0) return;
+  atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
+}
+
+static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices);
+
 da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices) {
+  da_span_lock(heap);
+  da_page_t *run = run_alloc_locked(heap, slices);
+  da_span_unlock(heap);
+  return run;
+}
+
+static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices) {
   da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES);
   da_page_t *run = span_find(heap, slices);
-  if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices);
+  if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices);   /* nests the lock */
   if (run == NULL) {
     if (segment_new(heap) == NULL) return NULL;
     run = span_find(heap, slices);
@@ -188,7 +221,15 @@ da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices) {
   return run;
 }
 
+static void run_free_locked(da_heap_t *heap, da_page_t *run);
+
 void da_segment_run_free(da_heap_t *heap, da_page_t *run) {
+  da_span_lock(heap);
+  run_free_locked(heap, run);
+  da_span_unlock(heap);
+}
+
+static void run_free_locked(da_heap_t *heap, da_page_t *run) {
   da_segment_t *seg = da_segment_of_page(run);
   size_t idx = da_segment_index(seg, run);
   size_t count = run->slice_count;
@@ -224,6 +265,12 @@ void da_segment_run_free(da_heap_t *heap, da_page_t *run) {
  * purge_delay ms ago, or all of them when force is set. */
 void da_segment_purge(da_heap_t *heap, bool force) {
   if (heap->dirty_runs == 0) return;
+  da_span_lock(heap);
+  da_segment_purge_locked(heap, force);
+  da_span_unlock(heap);
+}
+
+void da_segment_purge_locked(da_heap_t *heap, bool force) {
   uint32_t now = (uint32_t)da_clock_ms();
   uint32_t delay = (uint32_t)da_options.purge_delay_ms;
   for (size_t b = 0; b < DA_SPAN_BINS; b++) {
@@ -233,6 +280,7 @@ void da_segment_purge(da_heap_t *heap, bool force) {
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
       run->dirty = 0;
       heap->dirty_runs--;
+      heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
     }
   }
 }
@@ -243,8 +291,10 @@ void da_segment_purge(da_heap_t *heap, bool force) {
  * ownerless (remote frees then go to the page lists, never to this heap) and
  * the segments move to the abandoned list. */
 void da_segment_abandon_all(da_heap_t *heap) {
+  da_span_lock(heap);
   for (size_t b = 0; b < DA_SPAN_BINS; b++) heap->spans[b].first = heap->spans[b].last = NULL;
   heap->dirty_runs = 0;
+  heap->dirty_bytes = 0;
   pthread_mutex_lock(&segments_lock);
   da_segment_t *seg = heap->segments;
   heap->segments = NULL;
@@ -268,6 +318,7 @@ void da_segment_abandon_all(da_heap_t *heap) {
     pthread_mutex_unlock(&segments_lock);
     seg = next;
   }
+  da_span_unlock(heap);
 }
 
 /* Take one abandoned segment: its free runs join our spans, its pages our queues
@@ -306,6 +357,7 @@ bool da_segment_reclaim(da_heap_t *heap, da_segment_t *seg) {
 }
 
 static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
+  da_span_lock(heap);
   segment_link(heap, seg);
   heap->stats.segments_adopted++;
   uint16_t in_use[DA_SLICES];
@@ -320,6 +372,22 @@ static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
    * segment with no page in use at all is released here. */
   for (size_t k = 0; k < n; k++) da_page_adopt(heap, &seg->pages[in_use[k]]);
   if (n == 0 && (heap->segments != seg || seg->next != NULL)) segment_release(heap, seg);
+  da_span_unlock(heap);
+}
+
+/* The purger's pass over abandoned segments: their free runs have no owner. */
+void da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
+  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
+  pthread_mutex_lock(&segments_lock);
+  for (da_segment_t *seg = abandoned_list; seg; seg = seg->next) {
+    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+      da_page_t *run = &seg->pages[i];
+      if (run->kind != DA_KIND_FREE || !run->dirty || now - run->magic < delay) continue;
+      da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
+      run->dirty = 0;
+    }
+  }
+  pthread_mutex_unlock(&segments_lock);
 }
 
 /* ---- validity (DA_DEBUG ≥ 3 walks call it after each state change) ------------------------ */

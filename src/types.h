@@ -61,6 +61,7 @@
 #define DA_POOL_MAX         4096                      /* largest pool request */
 #define DA_HUGE_THRESHOLD   ((size_t)1 << 20)         /* larger: a mapping of its own */
 #define DA_EXTEND_BYTES     4096                      /* carve a page's blocks ~4 KiB at a time */
+#define DA_HUGE_CACHE_MAX   ((size_t)32 << 20)        /* freed huge mappings kept, in bytes */
 #define DA_ALIGN            16                        /* minimum alignment of every block */
 
 /* Size classes: 16-byte steps to 128 B (bins 1–8), then four classes per power of
@@ -69,7 +70,7 @@
 #define DA_BIN_COUNT        29
 #define DA_SPAN_BINS        11                        /* free runs by floor(log2(slices)) */
 #define DA_BULK_CACHE_SLICES 16                       /* freed runs up to 64 KiB are cached … */
-#define DA_BULK_CACHE_DEPTH  4                        /* … up to 4 of each length per heap */
+#define DA_BULK_CACHE_DEPTH  2                        /* … up to 2 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
 _Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and reserved are 16-bit");
@@ -178,6 +179,9 @@ typedef struct da_heap_s {
   struct da_heap_s *all_prev;
   uint64_t         purge_check_ms;       /* next time a purge pass is due */
   uint32_t         dirty_runs;           /* free runs not yet purged */
+  size_t           dirty_bytes;          /* their size */
+  _Atomic(int)     span_lock;            /* 0 free, 1 owner, 2 purger thread (see purge.c) */
+  int              span_depth;           /* owner's nesting of span_lock */
   uint32_t         maintain_tick;        /* slow-path calls; the clock is read every 16th */
   uint8_t          live;                 /* 1 while a thread uses it */
   da_counters_t    stats;

@@ -1,0 +1,124 @@
+/* purge.c — the purger thread: returns free pages to the OS after the purge
+ * delay even when the program stops calling the allocator.
+ *
+ * It starts on first need (a heap holding unpurged free runs, or a cached huge
+ * mapping), from a point where the allocator's state is consistent and no lock
+ * is held: pthread_create may call malloc.  It runs with every signal blocked
+ * and a 64 KiB stack, never allocates, and sleeps on a condition variable while
+ * nothing is left to purge.  DYNALLOC_PURGE_THREAD=0 disables it (then purging
+ * happens only in the allocator's slow paths and in malloc_trim).
+ *
+ * Invariants:
+ *  - it touches a heap's free runs only while holding that heap's span lock,
+ *    taken with a try (value 2): the owner is never blocked for more than one
+ *    heap's purge pass, and the purger never waits for an owner;
+ *  - it holds purger_mutex during a pass, so the fork handler, which takes it,
+ *    never forks in the middle of a pass; in the child the thread does not exist
+ *    and the state goes back to "not started";
+ *  - armed == 1 while the purger will make another pass; a notifier that finds 0
+ *    sets it and wakes the thread (no wake-up is lost: the purger re-checks after
+ *    clearing it).
+ */
+#include "internal.h"
+#include <signal.h>
+#include <time.h>
+
+static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t purger_cond = PTHREAD_COND_INITIALIZER;
+static _Atomic(int) armed;
+static bool started, wake;
+
+static void purge_one(da_heap_t *heap, void *arg) {
+  bool *more = arg;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong_explicit(&heap->span_lock, &expected, 2,
+                                               memory_order_acquire, memory_order_relaxed)) {
+    *more = true;   /* busy: its owner is active and purges in its own slow paths */
+    return;
+  }
+  da_segment_purge_locked(heap, false);
+  if (heap->dirty_runs != 0) *more = true;
+  atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
+}
+
+/* One pass over every heap, the abandoned segments and the huge cache; true
+ * when something is still waiting for its delay. */
+bool da_purger_pass(void) {
+  bool more = false;
+  da_heap_foreach_live(purge_one, &more);
+  da_segment_purge_abandoned((uint32_t)da_clock_ms(), (uint32_t)da_options.purge_delay_ms);
+  da_huge_cache_trim(false);
+  if (da_huge_cache_bytes() != 0) more = true;
+  return more;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+}
+
+static void *purger_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&purger_mutex);
+  for (;;) {
+    while (!wake) pthread_cond_wait(&purger_cond, &purger_mutex);
+    wake = false;
+    bool more = true;
+    while (more) {
+      pthread_mutex_unlock(&purger_mutex);
+      sleep_ms(da_options.purge_delay_ms / 2 + 1);
+      pthread_mutex_lock(&purger_mutex);
+      more = da_purger_pass();
+      if (!more) {
+        atomic_store(&armed, 0);
+        more = da_purger_pass() && atomic_exchange(&armed, 1) == 0;
+      }
+    }
+  }
+  return NULL;
+}
+
+static void purger_start(void) {
+  pthread_attr_t attr;
+  pthread_t thread;
+  sigset_t all, old;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 << 10);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (pthread_create(&thread, &attr, purger_main, NULL) != 0) {
+    pthread_mutex_lock(&purger_mutex);
+    started = false;
+    pthread_mutex_unlock(&purger_mutex);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
+/* Called at safe points when there is something to purge later. */
+void da_purger_notify(void) {
+  if (!da_options.purge_thread || atomic_load_explicit(&armed, memory_order_relaxed)) return;
+  if (atomic_exchange(&armed, 1) != 0) return;
+  pthread_mutex_lock(&purger_mutex);
+  wake = true;
+  bool start = !started;
+  started = true;
+  pthread_cond_signal(&purger_cond);
+  pthread_mutex_unlock(&purger_mutex);
+  if (start) purger_start();
+}
+
+void da_purger_fork(int phase) {
+  if (phase == 0) {
+    pthread_mutex_lock(&purger_mutex);
+  } else if (phase == 1) {
+    pthread_mutex_unlock(&purger_mutex);
+  } else {
+    pthread_mutex_init(&purger_mutex, NULL);
+    pthread_cond_init(&purger_cond, NULL);
+    started = wake = false;
+    atomic_store(&armed, 0);
+  }
+}
