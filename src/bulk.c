@@ -239,6 +239,7 @@ static void huge_free(da_segment_t *seg) {
 
 void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   if (align < DA_ALIGN) align = DA_ALIGN;
+  if (size < DA_ALIGN) size = DA_ALIGN;   /* an aligned block must lie inside its run */
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
   if (size <= DA_HUGE_THRESHOLD && extra <= DA_HUGE_THRESHOLD - size) {
     if (heap == &da_heap_empty && (heap = da_heap_get_slow()) == NULL) { errno = ENOMEM; return NULL; }
