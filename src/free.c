@@ -162,21 +162,25 @@ size_t da_usable_size(const void *p, const char *func) {
 }
 
 /* free_sized / free_aligned_sized: the size (and alignment) must be one that
- * could have produced this block; otherwise the call is a misuse. */
+ * could have produced this block: from malloc of that size, or from a realloc
+ * to that size that kept the block (it keeps it down to half its usable size). */
 void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   if (p == NULL) return;
   da_page_t *page = checked_page(p, func, "double free");
   size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
   bool ok = size <= usable;
-  if (ok && page->kind == DA_KIND_POOL) {
-    size_t n = size;
-    if (align > DA_ALIGN) {
-      n = size > align ? size : align;
-      n = (size_t)1 << (64 - __builtin_clzl(n - 1));
+  if (ok && size < usable / 2) {
+    if (page->kind == DA_KIND_POOL) {
+      size_t n = size;
+      if (align > DA_ALIGN) {
+        n = size > align ? size : align;
+        n = (size_t)1 << (64 - __builtin_clzl(n - 1));
+      }
+      ok = da_block_index(n) == page->bin;
+    } else {
+      size_t tier_min = page->kind == DA_KIND_HUGE ? DA_HUGE_THRESHOLD : DA_POOL_MAX;
+      ok = size > tier_min || align > DA_ALIGN;
     }
-    ok = da_block_index(n) == page->bin;
-  } else if (ok) {
-    ok = size > DA_POOL_MAX || align > DA_ALIGN;
   }
   if (!ok) da_fatal("%s(): wrong size %zu for %p", func, size, p);
   free_generic(p, func);
