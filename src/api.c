@@ -5,7 +5,7 @@
  * Semantics (README "Semantics" mirrors this list):
  *  - sizes above PTRDIFF_MAX and overflowing count*size products: NULL, ENOMEM;
  *  - alignment not a power of two: EINVAL (posix_memalign also when it is not a
- *    multiple of sizeof(void *)); memalign treats alignments ≤ 16 as malloc;
+ *    multiple of sizeof(void *)); memalign(0, n) is malloc(n);
  *  - realloc(p, 0) frees p and returns NULL (as glibc); realloc(NULL, n) = malloc(n);
  *  - free, free_sized, free_aligned_sized and cfree never change errno.
  */
@@ -63,7 +63,7 @@ DA_API void *da_aligned_alloc(size_t align, size_t size) {
 }
 
 DA_API void *da_memalign(size_t align, size_t size) {
-  if (align <= DA_ALIGN) return da_malloc(size);
+  if (align == 0) return da_malloc(size);
   if (!is_pow2(align)) { errno = EINVAL; return NULL; }
   return da_alloc_aligned(size, align);
 }
