@@ -65,7 +65,7 @@ static da_page_t *bulk_cache_take(da_heap_t *heap, size_t slices) {
 static bool bulk_cache_put(da_heap_t *heap, da_page_t *run) {
   size_t slices = run->slice_count;
   if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
-  run->kind = DA_KIND_CACHED;
+  DA_SET(run->kind, (uint8_t)DA_KIND_CACHED);
   run->next = heap->bulk_cache[slices];
   heap->bulk_cache[slices] = run;
   heap->bulk_cached[slices]++;
@@ -99,16 +99,17 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   }
   uint8_t *start = da_page_start(da_segment_of_page(run), run);
   uint8_t *p = (uint8_t *)(((uintptr_t)start + align - 1) & ~(uintptr_t)(align - 1));
-  run->kind = DA_KIND_BULK;
+  DA_SET(run->kind, (uint8_t)DA_KIND_BULK);
   run->bin = 0;
   run->block_size = (uint32_t)(slices << DA_SLICE_SHIFT);
   run->magic = 0;
-  run->capacity = run->reserved = 1;
+  run->reserved = 1;
+  DA_SET(run->capacity, (uint16_t)1);
   run->free = NULL;
   da_used_set(run, 1);
   atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
   atomic_store_explicit(&run->heap, heap, memory_order_release);
-  run->flags = DA_PAGE_IN_FULL | (p != start ? DA_PAGE_HAS_ALIGNED : 0);
+  DA_SET(run->flags, (uint8_t)(DA_PAGE_IN_FULL | (p != start ? DA_PAGE_HAS_ALIGNED : 0)));
   da_queue_push_back(&heap->full, run);
   heap->stats.bulk_mallocs++;
   if (zero) {
@@ -116,12 +117,13 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   } else {
     ((da_block_t *)p)->key = 0;
   }
+  da_purger_start_if_needed();
   return p;
 }
 
 void da_bulk_free(da_heap_t *heap, da_page_t *page) {
   da_queue_remove(&heap->full, page);
-  page->flags = 0;
+  DA_SET(page->flags, (uint8_t)0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.bulk_frees++;
   if (bulk_cache_put(heap, page)) {
@@ -211,13 +213,14 @@ static void *huge_alloc(size_t size, size_t align, bool zero) {
   seg->huge_size = seg->map_size - off;
   da_page_t *page = &seg->pages[off >> DA_SLICE_SHIFT];
   memset(page, 0, sizeof *page);
-  page->kind = DA_KIND_HUGE;
+  DA_SET(page->kind, (uint8_t)DA_KIND_HUGE);
   page->block_size = seg->huge_size > UINT32_MAX ? UINT32_MAX : (uint32_t)seg->huge_size;
   da_used_set(page, 1);
   da_segmap_set(seg, true);
   atomic_fetch_add_explicit(&huge_mallocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&huge_live_bytes, seg->huge_size, memory_order_relaxed);
   uint8_t *p = (uint8_t *)seg + off;
+  da_purger_start_if_needed();
   if (zero) {
     if (!fresh) memset(p, 0, size);
   } else if (!fresh) {

@@ -15,9 +15,7 @@
 #include <string.h>
 
 static inline uint16_t kind_and_flags(const da_page_t *page) {
-  uint16_t v;
-  memcpy(&v, &page->kind, sizeof v);   /* kind in the low byte (little-endian) */
-  return v;
+  return DA_GET(page->kind_flags);   /* kind in the low byte (little-endian) */
 }
 
 static inline uintptr_t free_mark(const da_block_t *b) { return da_free_key ^ (uintptr_t)b; }
@@ -66,13 +64,13 @@ void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
 static bool pool_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
   size_t off = (size_t)((const uint8_t *)p - da_page_start(seg, page));
   size_t idx = (off * page->magic) >> 32;
-  return idx * page->block_size == off && idx < page->capacity;
+  return idx * page->block_size == off && idx < DA_GET(page->capacity);
 }
 
 static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
   const uint8_t *start = da_page_start(seg, page);
   if ((const uint8_t *)p == start) return true;
-  return (page->flags & DA_PAGE_HAS_ALIGNED) && (const uint8_t *)p > start &&
+  return (DA_GET(page->flags) & DA_PAGE_HAS_ALIGNED) && (const uint8_t *)p > start &&
          (const uint8_t *)p < start + page->block_size;
 }
 
@@ -82,7 +80,7 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
   da_page_t *page = da_page_of(p);
   if (page == NULL) da_invalid(func, "invalid pointer", p);
   const da_segment_t *seg = da_segment_of(p);
-  switch (page->kind) {
+  switch (DA_GET(page->kind)) {
     case DA_KIND_POOL:
       if (!pool_block_ok(seg, page, p)) break;
       if (((const da_block_t *)p)->key == free_mark(p)) da_invalid(func, freed_word, p);
@@ -95,7 +93,7 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
       if ((const uint8_t *)p != da_page_start(seg, page)) break;
       return page;
     case DA_KIND_CACHED:
-      if ((const uint8_t *)p == da_page_start(seg, page) || (page->flags & DA_PAGE_HAS_ALIGNED))
+      if ((const uint8_t *)p == da_page_start(seg, page) || (DA_GET(page->flags) & DA_PAGE_HAS_ALIGNED))
         da_invalid(func, freed_word, p);
       break;
     case DA_KIND_FREE:

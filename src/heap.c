@@ -87,7 +87,7 @@ void da_heap_collect_delayed(da_heap_t *heap) {
 
 /* Slow-path housekeeping: purge free runs whose delay has passed. */
 void da_heap_maintain(da_heap_t *heap) {
-  if (heap->dirty_runs != 0) da_purger_notify();
+  if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0) da_purger_notify();
   if ((++heap->maintain_tick & 15) != 0) return;
   uint64_t now = da_clock_ms();
   if (now < heap->purge_check_ms) return;

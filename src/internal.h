@@ -112,6 +112,12 @@ static inline da_page_t *da_page_of(const void *p) {
   return slice - slice->slice_offset;
 }
 
+/* Fields that another thread may read while the owner changes them (kind, flags,
+ * capacity: read by a remote free) are written and read with relaxed atomics —
+ * plain moves on x86, and no data race for the C memory model or TSan. */
+#define DA_SET(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
+#define DA_GET(field)        __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
 /* ---- page header field access ----------------------------------------------------------- */
 /* used is written only by the owner; relaxed atomics (plain moves on x86) let the
  * statistics walk read it from another thread without a data race. */
@@ -164,6 +170,7 @@ bool  da_page_is_valid(const da_page_t *page);
 
 /* ---- purge.c: the purger thread ------------------------------------------------------------------ */
 void  da_purger_notify(void);
+void  da_purger_start_if_needed(void);
 void  da_purger_fork(int phase);   /* 0 prepare, 1 parent, 2 child */
 bool  da_purger_pass(void);
 

@@ -76,7 +76,7 @@ static void xfree_set_normal(da_page_t *page) {
 void da_page_set_owner(da_page_t *page, da_heap_t *heap) {
   xfree_set_normal(page);
   atomic_store_explicit(&page->heap, heap, memory_order_release);
-  page->flags &= (uint8_t)~DA_PAGE_IN_FULL;
+  DA_SET(page->flags, (uint8_t)(page->flags & ~DA_PAGE_IN_FULL));
 }
 
 /* Move the blocks other threads freed onto the page's free list. */
@@ -107,7 +107,7 @@ static bool page_make_full(da_heap_t *heap, da_page_t *page) {
   }
   da_queue_remove(&heap->bins[page->bin], page);
   da_queue_push_back(&heap->full, page);
-  page->flags |= DA_PAGE_IN_FULL;
+  DA_SET(page->flags, (uint8_t)(page->flags | DA_PAGE_IN_FULL));
   return true;
 }
 
@@ -120,7 +120,7 @@ void da_page_make_full(da_heap_t *heap, da_page_t *page) {
 void da_page_unfull(da_heap_t *heap, da_page_t *page) {
   xfree_set_normal(page);
   da_queue_remove(&heap->full, page);
-  page->flags &= (uint8_t)~DA_PAGE_IN_FULL;
+  DA_SET(page->flags, (uint8_t)(page->flags & ~DA_PAGE_IN_FULL));
   da_queue_push_back(&heap->bins[page->bin], page);
   sync_direct(heap, page->bin);
 }
@@ -153,20 +153,20 @@ static void page_extend(da_page_t *page) {
     next = b;
   }
   page->free = next;
-  page->capacity = (uint16_t)(page->capacity + n);
+  DA_SET(page->capacity, (uint16_t)(page->capacity + n));
 }
 
 static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   da_page_t *page = da_segment_run_alloc(heap, DA_POOL_PAGE_SLICES);
   if (page == NULL) return NULL;
   size_t bsize = da_bin_size(bin);
-  page->kind = DA_KIND_POOL;
+  DA_SET(page->kind, (uint8_t)DA_KIND_POOL);
   page->bin = (uint8_t)bin;
-  page->flags = 0;
+  DA_SET(page->flags, (uint8_t)0);
   page->block_size = (uint32_t)bsize;
   page->magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
   page->reserved = (uint16_t)(DA_POOL_PAGE_SIZE / bsize);
-  page->capacity = 0;
+  DA_SET(page->capacity, (uint16_t)0);
   page->free = NULL;
   da_used_set(page, 0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
@@ -215,6 +215,7 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   da_used_set(page, da_used(page) + 1);
   b->key = 0;
   heap->stats.pool_mallocs[bin]++;
+  da_purger_start_if_needed();
 #if DA_DEBUG >= 3
   if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);
 #endif
@@ -230,7 +231,7 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
   if (page->kind == DA_KIND_BULK) {
     if (da_used(page) == 0) { heap->stats.bulk_frees++; da_segment_run_free(heap, page); return; }
     da_queue_push_back(&heap->full, page);
-    page->flags |= DA_PAGE_IN_FULL;
+    DA_SET(page->flags, (uint8_t)(page->flags | DA_PAGE_IN_FULL));
     uintptr_t tf = 0;
     if (!atomic_compare_exchange_strong(&page->xfree, &tf, DA_X_NOTIFY)) {
       da_page_collect(page);   /* freed meanwhile */

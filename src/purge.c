@@ -1,9 +1,10 @@
 /* purge.c — the purger thread: returns free pages to the OS after the purge
  * delay even when the program stops calling the allocator.
  *
- * It starts on first need (a heap holding unpurged free runs, or a cached huge
- * mapping), from a point where the allocator's state is consistent and no lock
- * is held: pthread_create may call malloc.  It runs with every signal blocked
+ * It starts once the process has mapped 8 MiB, at the end of a malloc slow path:
+ * the allocator's state is consistent there, no lock is held (pthread_create
+ * may call malloc), and the block being returned is already taken.  Free paths
+ * only wake it.  It runs with every signal blocked
  * and a 64 KiB stack, never allocates, and sleeps on a condition variable while
  * nothing is left to purge.  DYNALLOC_PURGE_THREAD=0 disables it (then purging
  * happens only in the allocator's slow paths and in malloc_trim).
@@ -14,7 +15,7 @@
  *    heap's purge pass, and the purger never waits for an owner;
  *  - it holds purger_mutex during a pass, so the fork handler, which takes it,
  *    never forks in the middle of a pass; in the child the thread does not exist
- *    and the state goes back to "not started";
+ *    and is never started (pthread_create is not async-signal-safe);
  *  - armed == 1 while the purger will make another pass; a notifier that finds 0
  *    sets it and wakes the thread (no wake-up is lost: the purger re-checks after
  *    clearing it).
@@ -25,7 +26,7 @@
 
 static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t purger_cond = PTHREAD_COND_INITIALIZER;
-static _Atomic(int) armed;
+static _Atomic(int) armed, running;
 static bool started, wake;
 
 static void purge_one(da_heap_t *heap, void *arg) {
@@ -37,7 +38,7 @@ static void purge_one(da_heap_t *heap, void *arg) {
     return;
   }
   da_segment_purge_locked(heap, false);
-  if (heap->dirty_runs != 0) *more = true;
+  if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0) *more = true;
   atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
 }
 
@@ -79,7 +80,7 @@ static void *purger_main(void *arg) {
   return NULL;
 }
 
-static void purger_start(void) {
+static bool purger_start(void) {
   pthread_attr_t attr;
   pthread_t thread;
   sigset_t all, old;
@@ -88,26 +89,40 @@ static void purger_start(void) {
   pthread_attr_setstacksize(&attr, 64 << 10);
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (pthread_create(&thread, &attr, purger_main, NULL) != 0) {
-    pthread_mutex_lock(&purger_mutex);
-    started = false;
-    pthread_mutex_unlock(&purger_mutex);
-  }
+  bool ok = pthread_create(&thread, &attr, purger_main, NULL) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);
+  return ok;   /* on failure started stays set: no retry on every slow path */
 }
 
-/* Called at safe points when there is something to purge later. */
+/* Something waits to be purged: wake the purger if it runs.  Never starts it
+ * (this is called from free paths, and starting allocates). */
 void da_purger_notify(void) {
-  if (!da_options.purge_thread || atomic_load_explicit(&armed, memory_order_relaxed)) return;
-  if (atomic_exchange(&armed, 1) != 0) return;
+  if (!atomic_load_explicit(&running, memory_order_relaxed)) return;
+  if (atomic_load_explicit(&armed, memory_order_relaxed) || atomic_exchange(&armed, 1) != 0) return;
   pthread_mutex_lock(&purger_mutex);
   wake = true;
-  bool start = !started;
-  started = true;
   pthread_cond_signal(&purger_cond);
   pthread_mutex_unlock(&purger_mutex);
-  if (start) purger_start();
+}
+
+/* Called at the end of malloc slow paths, once the returned block is taken (so
+ * the allocations of pthread_create cannot reuse a block freed just before):
+ * the purger starts once the process has mapped two segments' worth; smaller
+ * programs never get the thread. */
+void da_purger_start_if_needed(void) {
+  if (likely(atomic_load_explicit(&running, memory_order_relaxed))) return;
+  if (!da_options.purge_thread ||
+      atomic_load_explicit(&da_os_stats.mapped, memory_order_relaxed) < 2 * DA_SEGMENT_SIZE)
+    return;
+  pthread_mutex_lock(&purger_mutex);
+  bool start = !started;
+  started = true;
+  wake = true;
+  pthread_mutex_unlock(&purger_mutex);
+  if (!start) return;
+  atomic_store(&armed, 1);
+  if (purger_start()) atomic_store(&running, 1);
 }
 
 void da_purger_fork(int phase) {
@@ -116,9 +131,14 @@ void da_purger_fork(int phase) {
   } else if (phase == 1) {
     pthread_mutex_unlock(&purger_mutex);
   } else {
+    /* A child of fork may call only async-signal-safe functions until it
+     * execs, and pthread_create is not one: the child never starts a purger
+     * (its slow paths and malloc_trim still purge). */
     pthread_mutex_init(&purger_mutex, NULL);
     pthread_cond_init(&purger_cond, NULL);
-    started = wake = false;
+    started = true;
+    wake = false;
     atomic_store(&armed, 0);
+    atomic_store(&running, 0);
   }
 }

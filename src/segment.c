@@ -43,8 +43,8 @@ static size_t span_bin(size_t slices) { return 63 - (size_t)__builtin_clzl(slice
 static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t count,
                         bool dirty, uint32_t freed_at) {
   da_page_t *run = &seg->pages[idx];
-  run->kind = DA_KIND_FREE;
-  run->flags = 0;
+  DA_SET(run->kind, (uint8_t)DA_KIND_FREE);
+  DA_SET(run->flags, (uint8_t)0);
   run->slice_count = (uint16_t)count;
   run->slice_offset = 0;
   run->bin = (uint8_t)span_bin(count);
@@ -55,12 +55,12 @@ static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t c
   atomic_store_explicit(&run->heap, heap, memory_order_relaxed);
   if (count > 1) {
     da_page_t *last = &seg->pages[idx + count - 1];
-    last->kind = DA_KIND_NONE;
+    DA_SET(last->kind, (uint8_t)DA_KIND_NONE);
     last->slice_offset = (uint16_t)(count - 1);
   }
   da_queue_push_front(&heap->spans[run->bin], run);
   if (dirty) {
-    heap->dirty_runs++;
+    atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) + 1, memory_order_relaxed);
     heap->dirty_bytes += count << DA_SLICE_SHIFT;
   }
 }
@@ -68,7 +68,7 @@ static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t c
 static void span_remove(da_heap_t *heap, da_page_t *run) {
   da_queue_remove(&heap->spans[run->bin], run);
   if (run->dirty) {
-    heap->dirty_runs--;
+    atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) - 1, memory_order_relaxed);
     heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
   }
 }
@@ -76,7 +76,7 @@ static void span_remove(da_heap_t *heap, da_page_t *run) {
 /* Absorbed heads point at the head that absorbed them, so a stale pointer to
  * them still lands on a FREE run (reported as a double free). */
 static void span_absorb(da_page_t *head, da_page_t *absorbed) {
-  absorbed->kind = DA_KIND_NONE;
+  DA_SET(absorbed->kind, (uint8_t)DA_KIND_NONE);
   absorbed->slice_offset = (uint16_t)(absorbed - head);
 }
 
@@ -211,11 +211,11 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices) {
   run->slice_count = (uint16_t)slices;
   run->slice_offset = 0;
   run->dirty = dirty;              /* tells calloc whether the run may hold old data */
-  run->flags = 0;
+  DA_SET(run->flags, (uint8_t)0);
   run->next = run->prev = NULL;
   for (size_t i = 1; i < slices; i++) {
     seg->pages[idx + i].slice_offset = (uint16_t)i;
-    seg->pages[idx + i].kind = DA_KIND_NONE;
+    DA_SET(seg->pages[idx + i].kind, (uint8_t)DA_KIND_NONE);
   }
   seg->used_slices += (uint32_t)slices;
   return run;
@@ -234,7 +234,7 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
   size_t idx = da_segment_index(seg, run);
   size_t count = run->slice_count;
   seg->used_slices -= (uint32_t)count;
-  run->kind = DA_KIND_FREE;        /* until span_insert, for the checks below */
+  DA_SET(run->kind, (uint8_t)DA_KIND_FREE);        /* until span_insert, for the checks below */
   size_t next_idx = idx + count;
   if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE) {
     da_page_t *next = &seg->pages[next_idx];
@@ -264,7 +264,7 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
 /* Return the pages of dirty free runs to the OS: those freed at least
  * purge_delay ms ago, or all of them when force is set. */
 void da_segment_purge(da_heap_t *heap, bool force) {
-  if (heap->dirty_runs == 0) return;
+  if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) == 0) return;
   da_span_lock(heap);
   da_segment_purge_locked(heap, force);
   da_span_unlock(heap);
@@ -279,7 +279,7 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
       da_segment_t *seg = da_segment_of_page(run);
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
       run->dirty = 0;
-      heap->dirty_runs--;
+      atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) - 1, memory_order_relaxed);
       heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
     }
   }
@@ -293,7 +293,7 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
 void da_segment_abandon_all(da_heap_t *heap) {
   da_span_lock(heap);
   for (size_t b = 0; b < DA_SPAN_BINS; b++) heap->spans[b].first = heap->spans[b].last = NULL;
-  heap->dirty_runs = 0;
+  atomic_store_explicit(&heap->dirty_runs, 0, memory_order_relaxed);
   heap->dirty_bytes = 0;
   pthread_mutex_lock(&segments_lock);
   da_segment_t *seg = heap->segments;

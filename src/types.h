@@ -120,8 +120,13 @@ typedef struct da_page_s {
   uint16_t             reserved;    /* blocks that fit */
   uint16_t             slice_count; /* slices in the run (head only) */
   uint16_t             slice_offset;/* entries back to the head (0 at the head) */
-  uint8_t              kind;        /* da_kind */
-  uint8_t              flags;       /* da_page_flag (next to kind: one 16-bit test) */
+  union {
+    struct {
+      uint8_t          kind;        /* da_kind */
+      uint8_t          flags;       /* da_page_flag */
+    };
+    uint16_t           kind_flags;  /* both: the free fast path's one 16-bit test */
+  };
   uint8_t              bin;         /* pool: size class; free run: span bin */
   uint8_t              dirty;       /* free run: holds pages not yet purged */
 } da_page_t;
@@ -178,7 +183,7 @@ typedef struct da_heap_s {
   struct da_heap_s *all_next;            /* global heap list (stats, fork) */
   struct da_heap_s *all_prev;
   uint64_t         purge_check_ms;       /* next time a purge pass is due */
-  uint32_t         dirty_runs;           /* free runs not yet purged */
+  _Atomic(uint32_t) dirty_runs;          /* free runs not yet purged (written under span_lock) */
   size_t           dirty_bytes;          /* their size */
   _Atomic(int)     span_lock;            /* 0 free, 1 owner, 2 purger thread (see purge.c) */
   int              span_depth;           /* owner's nesting of span_lock */
