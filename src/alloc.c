@@ -67,8 +67,15 @@ void *da_realloc_core(void *p, size_t size) {
   if (page->kind == DA_KIND_HUGE) {
     void *q = da_bulk_realloc_huge(page, p, size);
     if (q != NULL) return q;
+  } else if (page->kind == DA_KIND_BULK && size > usable && da_bulk_grow(page, size)) {
+    return p;
   }
-  void *q = da_malloc(size);
+  /* A block that grows past a page moves with a quarter to spare: a string or
+   * vector grown in small steps is then copied O(log n) times, not once a page. */
+  size_t want = size;
+  if (size > usable && size > DA_POOL_MAX && usable + usable / 4 > size) want = usable + usable / 4;
+  void *q = da_malloc(want);
+  if (q == NULL && want != size) q = da_malloc(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);
   da_free(p);

@@ -201,8 +201,13 @@ static void *huge_alloc(size_t size, size_t align, bool zero) {
   da_segment_t *seg = align <= DA_SLICE_SIZE ? huge_cache_take(map) : NULL;
   bool fresh = seg == NULL;
   if (fresh) {
-    seg = da_os_alloc_huge(map, align > DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE,
-                           align > DA_SEGMENT_SIZE ? DA_SEGMENT_SIZE : 0);
+    size_t map_align = align > DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE;
+    size_t map_offset = align > DA_SEGMENT_SIZE ? DA_SEGMENT_SIZE : 0;
+    seg = da_os_alloc_huge(map, map_align, map_offset);
+    if (seg == NULL) {   /* out of memory: give back what is free, try once more */
+      da_heap_release_free(da_heap_tls);
+      seg = da_os_alloc_huge(map, map_align, map_offset);
+    }
     if (seg == NULL) { errno = ENOMEM; return NULL; }
     seg->map_size = map;
   }
@@ -262,13 +267,26 @@ size_t da_bulk_usable(const da_page_t *page, const void *p) {
   return (size_t)(da_page_start(seg, page) + page->block_size - (const uint8_t *)p);
 }
 
+/* Grow a bulk block in place over the free run after it (owner thread only). */
+bool da_bulk_grow(da_page_t *page, size_t size) {
+  da_heap_t *heap = da_heap_tls;
+  if (da_owner(page) != heap || (page->flags & DA_PAGE_HAS_ALIGNED) || size > DA_HUGE_THRESHOLD) return false;
+  size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  if (!da_segment_run_grow(heap, page, slices)) return false;
+  page->block_size = (uint32_t)(slices << DA_SLICE_SHIFT);
+  return true;
+}
+
 /* Resize a huge block in place or by moving its pages; NULL when the block must
  * be copied instead (new size no longer huge) or the OS refused. */
 void *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size) {
   da_segment_t *seg = da_segment_of_page(page);
   size_t off = (size_t)((uint8_t *)p - (uint8_t *)seg);
   if (size <= seg->huge_size && size >= seg->huge_size / 2) return p;
-  if (size <= DA_HUGE_THRESHOLD || size > (size_t)PTRDIFF_MAX - off - DA_SLICE_SIZE) return NULL;
+  if (size <= DA_HUGE_THRESHOLD || size > (size_t)PTRDIFF_MAX / 2) return NULL;
+  /* growing: a quarter more than asked, so that a block growing in small steps
+   * costs one mremap per 25 % of growth, not one per page */
+  if (size > seg->huge_size) size += size / 4;
   size_t map = off + round_slices(size);
   da_segmap_set(seg, false);
   da_segment_t *moved = da_os_remap(seg, seg->map_size, map, DA_SEGMENT_SIZE);

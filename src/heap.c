@@ -111,7 +111,7 @@ static void heap_release_empty_pages(da_heap_t *heap) {
       }
       page = next;
     }
-    heap->direct[b] = &da_page_empty;
+    heap->direct[b] = heap->bins[b].first ? heap->bins[b].first : &da_page_empty;
   }
 }
 
@@ -191,6 +191,18 @@ bool da_heap_trim(void) {
   return atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls) != before;
 }
 
+/* The OS refused memory: give back everything this heap and the caches hold
+ * free (empty segments, cached runs and mappings), so that a retry can succeed.
+ * Called where the heap's state is consistent. */
+void da_heap_release_free(da_heap_t *heap) {
+  if (heap != NULL && heap != &da_heap_empty) {
+    da_bulk_cache_flush(heap, true);
+    da_segment_purge(heap, true);
+  }
+  da_segment_trim_cache();
+  da_huge_cache_trim(true);
+}
+
 void da_heap_fork_prepare(void) {
   da_purger_fork(0);
   pthread_mutex_lock(&heaps_lock);
@@ -227,14 +239,20 @@ void da_heap_fork_child(void) {
 bool da_heap_is_valid(const da_heap_t *heap) {
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     const da_page_t *first = heap->bins[b].first;
-    if (heap->direct[b] != (first ? first : &da_page_empty)) return false;
-    for (const da_page_t *p = first; p; p = p->next)
-      if (p->bin != b || (p->flags & DA_PAGE_IN_FULL) || da_owner(p) != heap || !da_page_is_valid(p))
-        return false;
+    DA_CHECK(heap->direct[b] == (first ? first : &da_page_empty));
+    for (const da_page_t *p = first; p; p = p->next) {
+      DA_CHECK(p->bin == b && !(p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap);
+      DA_CHECK(da_page_is_valid(p));
+    }
   }
   for (const da_page_t *p = heap->full.first; p; p = p->next)
-    if (!(p->flags & DA_PAGE_IN_FULL) || da_owner(p) != heap) return false;
-  for (const da_segment_t *seg = heap->segments; seg; seg = seg->next)
-    if (seg->heap != heap || !da_segment_is_valid(seg)) return false;
+    DA_CHECK((p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap);
+  /* the purger may be purging or releasing this heap's free runs: hold it off */
+  da_span_lock((da_heap_t *)heap);
+  bool ok = true;
+  for (const da_segment_t *seg = heap->segments; seg && ok; seg = seg->next)
+    ok = seg->heap == heap && da_segment_is_valid(seg);
+  da_span_unlock((da_heap_t *)heap);
+  DA_CHECK(ok);
   return true;
 }

@@ -26,6 +26,9 @@ DA_NORETURN DA_COLD void da_fatal(const char *fmt, ...); /* message + abort() */
 size_t da_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const void *p);
 
+/* Validity walkers say which check failed (a line on stderr) and return false. */
+#define DA_CHECK(c) do { if (!(c)) { da_message("dynalloc: check failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); return false; } } while (0)
+
 #if DA_DEBUG >= 2
 #define da_assert(c) ((c) ? (void)0 : da_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
 #else
@@ -140,6 +143,7 @@ static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
 /* ---- segment.c: runs of slices inside owned segments ----------------------------------- */
 da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices);
 void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
+bool       da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices);
 void       da_segment_purge(da_heap_t *heap, bool force);
 void       da_segment_purge_locked(da_heap_t *heap, bool force);
 void       da_segment_purge_abandoned(uint32_t now, uint32_t delay);
@@ -180,6 +184,7 @@ extern da_heap_t da_heap_empty;
 da_heap_t *da_heap_get_slow(void);
 void  da_heap_key_init(void);
 bool  da_heap_trim(void);
+void  da_heap_release_free(da_heap_t *heap);
 void  da_heap_retired_counters(da_counters_t *out);
 void  da_heap_collect_delayed(da_heap_t *heap);
 void  da_heap_maintain(da_heap_t *heap);
@@ -202,6 +207,7 @@ void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
+bool   da_bulk_grow(da_page_t *page, size_t size);
 size_t da_bulk_usable(const da_page_t *page, const void *p);
 void   da_huge_cache_trim(bool all);
 size_t da_huge_cache_bytes(void);

@@ -252,16 +252,16 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
 }
 
 bool da_page_is_valid(const da_page_t *page) {
-  if (page->kind != DA_KIND_POOL) return false;
-  if (page->block_size != da_bin_size(page->bin)) return false;
-  if (page->capacity > page->reserved || page->reserved != DA_POOL_PAGE_SIZE / page->block_size) return false;
+  DA_CHECK(page->kind == DA_KIND_POOL && page->block_size == da_bin_size(page->bin));
+  DA_CHECK(page->capacity <= page->reserved && page->reserved == DA_POOL_PAGE_SIZE / page->block_size);
   size_t free_count = 0;
   const uint8_t *start = da_page_start(da_segment_of_page(page), page);
   for (const da_block_t *b = page->free; b; b = b->next) {
     size_t off = (size_t)((const uint8_t *)b - start);
-    if (off % page->block_size != 0 || off / page->block_size >= page->capacity) return false;
-    if (b->key != (da_free_key ^ (uintptr_t)b)) return false;
-    if (++free_count > page->capacity) return false;
+    DA_CHECK(off % page->block_size == 0 && off / page->block_size < page->capacity);
+    DA_CHECK(b->key == (da_free_key ^ (uintptr_t)b));
+    DA_CHECK(++free_count <= page->capacity);
   }
-  return free_count + da_used(page) == page->capacity;
+  DA_CHECK(free_count + da_used(page) == page->capacity);
+  return true;
 }

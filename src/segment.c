@@ -15,7 +15,9 @@
  *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
  *    its last slice points back to its head; no two FREE runs are adjacent;
  *  - used_slices = slices in POOL and BULK runs; a segment with used_slices == 0
- *    is one FREE run and goes back to the cache unless it is its heap's last;
+ *    is one FREE run; once it has been free for the purge delay it goes back to
+ *    the cache (purged) unless it is its heap's last, so a program that frees
+ *    and reallocates its whole heap in rounds does not fault it in each round;
  *  - a FREE run with dirty == 0 is all zero (never used or purged);
  *  - a dirty FREE run freed at time t (page->magic, ms) is purged once
  *    t + purge_delay has passed, at the next purge pass of its heap.
@@ -117,6 +119,10 @@ static da_segment_t *segment_new(da_heap_t *heap) {
   bool from_sbrk = seg ? seg->from_sbrk : false;
   if (seg == NULL) {
     seg = da_os_alloc_segment(&from_sbrk);
+    if (seg == NULL) {   /* out of memory: give back what is free, try once more */
+      da_heap_release_free(heap);
+      seg = da_os_alloc_segment(&from_sbrk);
+    }
     if (seg == NULL) return NULL;
     if (da_options.verbose) da_message("dynalloc: new segment %p (%s)\n", seg, from_sbrk ? "sbrk" : "mmap");
   }
@@ -134,12 +140,14 @@ static da_segment_t *segment_new(da_heap_t *heap) {
 /* An empty segment leaves its heap: to the cache (purged) or back to the OS. */
 static void segment_release(da_heap_t *heap, da_segment_t *seg) {
   span_remove(heap, &seg->pages[DA_SEGMENT_FIRST_RUN]);
+  pthread_mutex_lock(&segments_lock);
+  segment_unlink_locked(heap, seg);
+  da_segmap_set(seg, false);
+  pthread_mutex_unlock(&segments_lock);
   /* Everything but the first slice (the header fields) returns to the OS; the
    * page entries then read as zero, the state of a fresh segment. */
   da_os_purge((uint8_t *)seg + DA_SLICE_SIZE, DA_SEGMENT_SIZE - DA_SLICE_SIZE);
   pthread_mutex_lock(&segments_lock);
-  segment_unlink_locked(heap, seg);
-  da_segmap_set(seg, false);
   bool keep = cache_count < (size_t)da_options.segment_cache;
   if (keep) { seg->next = cache_list; cache_list = seg; cache_count++; }
   pthread_mutex_unlock(&segments_lock);
@@ -253,12 +261,34 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
       idx = prev_idx;
     }
   }
-  if (seg->used_slices == 0 && (heap->segments != seg || seg->next != NULL)) {
-    span_insert(heap, seg, idx, count, true, 0);
-    segment_release(heap, seg);
-    return;
-  }
   span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
+}
+
+/* Grow a run in place to `slices` by taking the front of the free run that
+ * follows it; false when that run is missing or too short. */
+bool da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices) {
+  da_segment_t *seg = da_segment_of_page(run);
+  size_t idx = da_segment_index(seg, run), count = run->slice_count;
+  if (slices <= count || idx + slices > DA_SLICES) return false;
+  da_span_lock(heap);
+  da_page_t *next = &seg->pages[idx + count];
+  bool ok = idx + count < DA_SLICES && next->kind == DA_KIND_FREE && count + next->slice_count >= slices;
+  if (ok) {
+    size_t next_count = next->slice_count;
+    bool dirty = next->dirty;
+    uint32_t freed_at = next->magic;
+    span_remove(heap, next);
+    if (count + next_count > slices)
+      span_insert(heap, seg, idx + slices, count + next_count - slices, dirty, freed_at);
+    for (size_t i = count; i < slices; i++) {
+      seg->pages[idx + i].slice_offset = (uint16_t)i;
+      DA_SET(seg->pages[idx + i].kind, (uint8_t)DA_KIND_NONE);
+    }
+    run->slice_count = (uint16_t)slices;
+    seg->used_slices += (uint32_t)(slices - count);
+  }
+  da_span_unlock(heap);
+  return ok;
 }
 
 /* Return the pages of dirty free runs to the OS: those freed at least
@@ -274,9 +304,16 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
   uint32_t now = (uint32_t)da_clock_ms();
   uint32_t delay = (uint32_t)da_options.purge_delay_ms;
   for (size_t b = 0; b < DA_SPAN_BINS; b++) {
-    for (da_page_t *run = heap->spans[b].first; run; run = run->next) {
-      if (!run->dirty || (!force && now - run->magic < delay)) continue;
+    da_page_t *next;
+    for (da_page_t *run = heap->spans[b].first; run; run = next) {
+      next = run->next;
+      if (!force && now - run->magic < delay) continue;
       da_segment_t *seg = da_segment_of_page(run);
+      if (run->slice_count == DA_SEGMENT_RUN_SLICES && (heap->segments != seg || seg->next != NULL)) {
+        segment_release(heap, seg);   /* empty for the whole delay: leaves the heap */
+        continue;
+      }
+      if (!run->dirty) continue;
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
       run->dirty = 0;
       atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) - 1, memory_order_relaxed);
@@ -399,23 +436,22 @@ bool da_segment_is_valid(const da_segment_t *seg) {
   while (i < DA_SLICES) {
     const da_page_t *run = &seg->pages[i];
     size_t count = run->slice_count;
-    if (run->slice_offset != 0 || count == 0 || i + count > DA_SLICES) return false;
+    DA_CHECK(run->slice_offset == 0 && count != 0 && i + count <= DA_SLICES);
     if (run->kind == DA_KIND_FREE) {
-      if (prev_free) return false;
-      if (count > 1 && seg->pages[i + count - 1].slice_offset != count - 1) return false;
+      DA_CHECK(!prev_free);
+      DA_CHECK(count == 1 || seg->pages[i + count - 1].slice_offset == count - 1);
       prev_free = true;
-    } else if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK || run->kind == DA_KIND_CACHED) {
-      for (size_t k = 1; k < count; k++)
-        if (seg->pages[i + k].slice_offset != k) return false;
-      if (run->kind == DA_KIND_POOL && !da_page_is_valid(run)) return false;
+    } else {
+      DA_CHECK(run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK || run->kind == DA_KIND_CACHED);
+      for (size_t k = 1; k < count; k++) DA_CHECK(seg->pages[i + k].slice_offset == k);
+      if (run->kind == DA_KIND_POOL) DA_CHECK(da_page_is_valid(run));
       used += count;
       prev_free = false;
-    } else {
-      return false;
     }
     i += count;
   }
-  return i == DA_SLICES && used == seg->used_slices;
+  DA_CHECK(i == DA_SLICES && used == seg->used_slices);
+  return true;
 }
 
 /* ---- statistics walk (segment lock held by the caller for heap segments) ------------------- */
