@@ -87,13 +87,15 @@ void da_heap_collect_delayed(da_heap_t *heap) {
 
 /* Slow-path housekeeping: purge free runs whose delay has passed. */
 void da_heap_maintain(da_heap_t *heap) {
-  if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0) da_purger_notify();
+  if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0 || da_segment_cache_bytes() != 0)
+    da_purger_notify();
   if ((++heap->maintain_tick & 15) != 0) return;
   uint64_t now = da_clock_ms();
   if (now < heap->purge_check_ms) return;
   heap->purge_check_ms = now + (uint64_t)(da_options.purge_delay_ms / 2 + 1);
   da_bulk_cache_flush(heap, false);
   da_segment_purge(heap, false);
+  da_segment_cache_maintain(false);
   da_huge_cache_trim(false);
 }
 

@@ -153,6 +153,7 @@ void       da_segment_abandon_all(da_heap_t *heap);
 bool       da_segment_try_adopt(da_heap_t *heap);
 bool       da_segment_reclaim(da_heap_t *heap, da_segment_t *seg);
 void       da_segment_trim_cache(void);
+bool       da_segment_cache_maintain(bool force);
 size_t     da_segment_cache_bytes(void);
 void       da_segment_lock_all(void);
 void       da_segment_unlock_all(bool child);

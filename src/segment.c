@@ -15,9 +15,8 @@
  *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
  *    its last slice points back to its head; no two FREE runs are adjacent;
  *  - used_slices = slices in POOL and BULK runs; a segment with used_slices == 0
- *    is one FREE run; once it has been free for the purge delay it goes back to
- *    the cache (purged) unless it is its heap's last, so a program that frees
- *    and reallocates its whole heap in rounds does not fault it in each round;
+ *    is one FREE run and goes to the global cache (unpurged, see
+ *    segment_release) unless it is its heap's last;
  *  - a FREE run with dirty == 0 is all zero (never used or purged);
  *  - a dirty FREE run freed at time t (page->magic, ms) is purged once
  *    t + purge_delay has passed, at the next purge pass of its heap.
@@ -27,8 +26,8 @@
 #include <sched.h>
 
 static pthread_mutex_t segments_lock = PTHREAD_MUTEX_INITIALIZER;
-static da_segment_t *cache_list;        /* empty segments, purged, ready to reuse */
-static size_t cache_count;
+static da_segment_t *cache_list;        /* empty segments, newest first */
+static _Atomic(size_t) cache_count;   /* written under the lock, read without */
 static da_segment_t *abandoned_list;    /* segments of exited threads */
 static _Atomic(size_t) abandoned_count;
 
@@ -117,6 +116,7 @@ static da_segment_t *segment_new(da_heap_t *heap) {
   if (seg) { cache_list = seg->next; cache_count--; }
   pthread_mutex_unlock(&segments_lock);
   bool from_sbrk = seg ? seg->from_sbrk : false;
+  bool dirty = seg ? seg->cache_dirty : false;
   if (seg == NULL) {
     seg = da_os_alloc_segment(&from_sbrk);
     if (seg == NULL) {   /* out of memory: give back what is free, try once more */
@@ -131,47 +131,76 @@ static da_segment_t *segment_new(da_heap_t *heap) {
   seg->map_size = DA_SEGMENT_SIZE;
   seg->huge_size = 0;
   seg->used_slices = 0;
+  seg->cache_dirty = 0;
   da_segmap_set(seg, true);
   segment_link(heap, seg);
-  span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, false, 0);
+  span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, dirty, (uint32_t)da_clock_ms());
   return seg;
 }
 
-/* An empty segment leaves its heap: to the cache (purged) or back to the OS. */
+/* An empty segment leaves its heap for the global cache at once, pages and all:
+ * a thread that needs a segment soon (another round of the same work, the next
+ * short-lived thread) takes it warm.  Its page entries need no reset: a segment
+ * that is one free run has kind NONE on every entry but the head.  The purger
+ * purges cached segments after the purge delay and unmaps those beyond
+ * DYNALLOC_SEGMENT_CACHE. */
 static void segment_release(da_heap_t *heap, da_segment_t *seg) {
   span_remove(heap, &seg->pages[DA_SEGMENT_FIRST_RUN]);
   pthread_mutex_lock(&segments_lock);
   segment_unlink_locked(heap, seg);
   da_segmap_set(seg, false);
+  seg->cache_dirty = 1;
+  seg->cached_at = da_clock_ms();
+  seg->next = cache_list;
+  cache_list = seg;
+  cache_count++;
   pthread_mutex_unlock(&segments_lock);
-  /* Everything but the first slice (the header fields) returns to the OS; the
-   * page entries then read as zero, the state of a fresh segment. */
-  da_os_purge((uint8_t *)seg + DA_SLICE_SIZE, DA_SEGMENT_SIZE - DA_SLICE_SIZE);
-  pthread_mutex_lock(&segments_lock);
-  bool keep = cache_count < (size_t)da_options.segment_cache;
-  if (keep) { seg->next = cache_list; cache_list = seg; cache_count++; }
-  pthread_mutex_unlock(&segments_lock);
-  if (!keep) da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk);
 }
 
-void da_segment_trim_cache(void) {
+/* Purge cached segments older than the delay (all with force), keep at most
+ * DYNALLOC_SEGMENT_CACHE of them (none with force) and unmap the rest.
+ * Returns true when a cached segment still waits for its delay. */
+bool da_segment_cache_maintain(bool force) {
+  uint64_t now = da_clock_ms();
+  size_t keep_max = force ? 0 : (size_t)da_options.segment_cache;
+  da_segment_t *expired = NULL;
+  bool waiting = false;
   pthread_mutex_lock(&segments_lock);
-  da_segment_t *list = cache_list;
-  cache_list = NULL;
-  cache_count = 0;
-  pthread_mutex_unlock(&segments_lock);
-  while (list) {
-    da_segment_t *next = list->next;
-    da_os_free(list, DA_SEGMENT_SIZE, list->from_sbrk);
-    list = next;
+  size_t kept = 0;
+  for (da_segment_t **link = &cache_list; *link != NULL;) {
+    da_segment_t *seg = *link;
+    bool old = force || now - seg->cached_at >= (uint64_t)da_options.purge_delay_ms;
+    if (!old) { waiting = true; kept++; link = &seg->next; continue; }
+    if (!seg->cache_dirty && kept < keep_max) { kept++; link = &seg->next; continue; }
+    *link = seg->next;           /* expired: purge it or give it back, outside the lock */
+    cache_count--;
+    seg->next = expired;
+    expired = seg;
   }
+  pthread_mutex_unlock(&segments_lock);
+  while (expired) {
+    da_segment_t *seg = expired;
+    expired = seg->next;
+    pthread_mutex_lock(&segments_lock);
+    bool keep = cache_count < keep_max;
+    if (keep) cache_count++;
+    pthread_mutex_unlock(&segments_lock);
+    if (!keep) { da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk); continue; }
+    /* everything but the header fields' slice: page entries then read as zero */
+    if (seg->cache_dirty) da_os_purge((uint8_t *)seg + DA_SLICE_SIZE, DA_SEGMENT_SIZE - DA_SLICE_SIZE);
+    pthread_mutex_lock(&segments_lock);
+    seg->cache_dirty = 0;
+    seg->next = cache_list;
+    cache_list = seg;
+    pthread_mutex_unlock(&segments_lock);
+  }
+  return waiting;
 }
+
+void da_segment_trim_cache(void) { da_segment_cache_maintain(true); }
 
 size_t da_segment_cache_bytes(void) {
-  pthread_mutex_lock(&segments_lock);
-  size_t n = cache_count;
-  pthread_mutex_unlock(&segments_lock);
-  return n * DA_SEGMENT_SIZE;
+  return atomic_load_explicit(&cache_count, memory_order_relaxed) * DA_SEGMENT_SIZE;
 }
 
 /* ---- runs ---------------------------------------------------------------------------- */
@@ -261,6 +290,11 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
       idx = prev_idx;
     }
   }
+  if (seg->used_slices == 0 && (heap->segments != seg || seg->next != NULL)) {
+    span_insert(heap, seg, idx, count, true, 0);
+    segment_release(heap, seg);
+    return;
+  }
   span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
 }
 
@@ -309,10 +343,6 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
       next = run->next;
       if (!force && now - run->magic < delay) continue;
       da_segment_t *seg = da_segment_of_page(run);
-      if (run->slice_count == DA_SEGMENT_RUN_SLICES && (heap->segments != seg || seg->next != NULL)) {
-        segment_release(heap, seg);   /* empty for the whole delay: leaves the heap */
-        continue;
-      }
       if (!run->dirty) continue;
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
       run->dirty = 0;
