@@ -12,8 +12,9 @@
  *    purge delay; realloc resizes
  *    them with mremap, never copying.
  *
- * Invariants: a bulk run in use is on its heap's full queue with xfree in state
- * NOTIFY, so a free from another thread reaches the owner through heap->delayed;
+ * Invariants: a bulk run in use has xfree in state NOTIFY (it is always "full"),
+ * so a free from another thread reaches the owner through heap->delayed; it is
+ * on no queue (thread exit finds it by walking the segments);
  * a huge segment belongs to no heap and any thread may free it; its segmap bit
  * is set exactly while its block is live.
  */
@@ -109,20 +110,37 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   da_used_set(run, 1);
   atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
   atomic_store_explicit(&run->heap, heap, memory_order_release);
-  DA_SET(run->flags, (uint8_t)(DA_PAGE_IN_FULL | (p != start ? DA_PAGE_HAS_ALIGNED : 0)));
-  da_queue_push_back(&heap->full, run);
+  DA_SET(run->flags, (uint8_t)(p != start ? DA_PAGE_HAS_ALIGNED : 0));
   heap->stats.bulk_mallocs++;
   if (zero) {
     if (run->dirty) memset(p, 0, size);
   } else {
     ((da_block_t *)p)->key = 0;
   }
-  da_purger_start_if_needed();
+  da_purger_check();
   return p;
 }
 
+/* The owner frees a bulk block that starts its run (flags 0) into the bulk
+ * cache; false when the cache has no room or the block looks freed already
+ * (free_generic then decides). */
+bool da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p) {
+  size_t slices = page->slice_count;
+  if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
+  da_block_t *b = p;
+  if ((uint8_t *)p != da_page_start(da_segment_of_page(page), page) || b->key == (da_free_key ^ (uintptr_t)b))
+    return false;
+  heap->stats.bulk_frees++;
+  atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
+  DA_SET(page->kind, (uint8_t)DA_KIND_CACHED);
+  page->next = heap->bulk_cache[slices];
+  heap->bulk_cache[slices] = page;
+  heap->bulk_cached[slices]++;
+  if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
+  return true;
+}
+
 void da_bulk_free(da_heap_t *heap, da_page_t *page) {
-  da_queue_remove(&heap->full, page);
   DA_SET(page->flags, (uint8_t)0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.bulk_frees++;
@@ -225,7 +243,7 @@ static void *huge_alloc(size_t size, size_t align, bool zero) {
   atomic_fetch_add_explicit(&huge_mallocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&huge_live_bytes, seg->huge_size, memory_order_relaxed);
   uint8_t *p = (uint8_t *)seg + off;
-  da_purger_start_if_needed();
+  da_purger_check();
   if (zero) {
     if (!fresh) memset(p, 0, size);
   } else if (!fresh) {
@@ -246,6 +264,23 @@ static void huge_free(da_segment_t *seg) {
 }
 
 void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
+  /* fast path: a cached run of the right length (the empty heap caches nothing) */
+  size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  if (likely(align <= DA_ALIGN && !zero && slices <= DA_BULK_CACHE_SLICES)) {
+    da_page_t *run = heap->bulk_cache[slices];
+    if (run != NULL && atomic_load_explicit(&heap->delayed, memory_order_relaxed) == 0) {
+      heap->bulk_cache[slices] = run->next;
+      heap->bulk_cached[slices]--;
+      run->next = NULL;
+      run->dirty = 1;
+      atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
+      DA_SET(run->kind, (uint8_t)DA_KIND_BULK);
+      heap->stats.bulk_mallocs++;
+      da_block_t *b = (da_block_t *)da_page_start(da_segment_of_page(run), run);
+      b->key = 0;
+      return b;
+    }
+  }
   if (align < DA_ALIGN) align = DA_ALIGN;
   if (size < DA_ALIGN) size = DA_ALIGN;   /* an aligned block must lie inside its run */
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;

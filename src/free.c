@@ -149,6 +149,9 @@ DA_API void da_free(void *p) {
     if (unlikely(used == 0)) da_page_retire(heap, page);
     return;
   }
+  if (kind_and_flags(page) == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 &&
+      da_bulk_free_cached(heap, page, p))
+    return;
   free_generic(p, "free");
 }
 

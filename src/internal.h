@@ -176,6 +176,11 @@ bool  da_page_is_valid(const da_page_t *page);
 /* ---- purge.c: the purger thread ------------------------------------------------------------------ */
 void  da_purger_notify(void);
 void  da_purger_start_if_needed(void);
+void  da_purger_mapped(size_t mapped);
+extern _Atomic(int) da_purger_wanted;   /* 1: start it at the next safe point */
+static inline void da_purger_check(void) {   /* end of malloc slow paths */
+  if (unlikely(atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 1)) da_purger_start_if_needed();
+}
 void  da_purger_fork(int phase);   /* 0 prepare, 1 parent, 2 child */
 bool  da_purger_pass(void);
 
@@ -206,6 +211,7 @@ static inline da_heap_t *da_heap_get(void) {
 /* ---- bulk.c: blocks above 4096 bytes ----------------------------------------------------------- */
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
+bool   da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
 bool   da_bulk_grow(da_page_t *page, size_t size);

@@ -19,6 +19,7 @@ da_os_stats_t da_os_stats;
 static void count_mapped(ptrdiff_t delta) {
   size_t now = atomic_fetch_add_explicit(&da_os_stats.mapped, (size_t)delta,
                                          memory_order_relaxed) + (size_t)delta;
+  da_purger_mapped(now);
   size_t peak = atomic_load_explicit(&da_os_stats.mapped_peak, memory_order_relaxed);
   while (now > peak &&
          !atomic_compare_exchange_weak_explicit(&da_os_stats.mapped_peak, &peak, now,

@@ -215,7 +215,7 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   da_used_set(page, da_used(page) + 1);
   b->key = 0;
   heap->stats.pool_mallocs[bin]++;
-  da_purger_start_if_needed();
+  da_purger_check();
 #if DA_DEBUG >= 3
   if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);
 #endif
@@ -230,12 +230,9 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
   da_page_collect(page);
   if (page->kind == DA_KIND_BULK) {
     if (da_used(page) == 0) { heap->stats.bulk_frees++; da_segment_run_free(heap, page); return; }
-    da_queue_push_back(&heap->full, page);
-    DA_SET(page->flags, (uint8_t)(page->flags | DA_PAGE_IN_FULL));
     uintptr_t tf = 0;
     if (!atomic_compare_exchange_strong(&page->xfree, &tf, DA_X_NOTIFY)) {
       da_page_collect(page);   /* freed meanwhile */
-      da_queue_remove(&heap->full, page);
       heap->stats.bulk_frees++;
       da_segment_run_free(heap, page);
     }

@@ -26,7 +26,18 @@
 
 static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t purger_cond = PTHREAD_COND_INITIALIZER;
-static _Atomic(int) armed, running;
+static _Atomic(int) armed;
+_Atomic(int) da_purger_running;   /* the thread exists */
+_Atomic(int) da_purger_wanted;    /* 0 not yet, 1 start at the next safe point, 2 done */
+
+/* The OS layer reports its mapped total: past two segments the purger is wanted. */
+void da_purger_mapped(size_t mapped) {
+  if (mapped >= 2 * DA_SEGMENT_SIZE && da_options.purge_thread &&
+      atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 0) {
+    int expected = 0;
+    atomic_compare_exchange_strong(&da_purger_wanted, &expected, 1);
+  }
+}
 static bool started, wake;
 
 static void purge_one(da_heap_t *heap, void *arg) {
@@ -99,7 +110,7 @@ static bool purger_start(void) {
 /* Something waits to be purged: wake the purger if it runs.  Never starts it
  * (this is called from free paths, and starting allocates). */
 void da_purger_notify(void) {
-  if (!atomic_load_explicit(&running, memory_order_relaxed)) return;
+  if (!atomic_load_explicit(&da_purger_running, memory_order_relaxed)) return;
   if (atomic_load_explicit(&armed, memory_order_relaxed) || atomic_exchange(&armed, 1) != 0) return;
   pthread_mutex_lock(&purger_mutex);
   wake = true;
@@ -112,10 +123,8 @@ void da_purger_notify(void) {
  * the purger starts once the process has mapped two segments' worth; smaller
  * programs never get the thread. */
 void da_purger_start_if_needed(void) {
-  if (likely(atomic_load_explicit(&running, memory_order_relaxed))) return;
-  if (!da_options.purge_thread ||
-      atomic_load_explicit(&da_os_stats.mapped, memory_order_relaxed) < 2 * DA_SEGMENT_SIZE)
-    return;
+  int expected = 1;
+  if (!atomic_compare_exchange_strong(&da_purger_wanted, &expected, 2)) return;
   pthread_mutex_lock(&purger_mutex);
   bool start = !started;
   started = true;
@@ -123,7 +132,7 @@ void da_purger_start_if_needed(void) {
   pthread_mutex_unlock(&purger_mutex);
   if (!start) return;
   atomic_store(&armed, 1);
-  if (purger_start()) atomic_store(&running, 1);
+  if (purger_start()) atomic_store(&da_purger_running, 1);
 }
 
 void da_purger_fork(int phase) {
@@ -140,6 +149,7 @@ void da_purger_fork(int phase) {
     started = true;
     wake = false;
     atomic_store(&armed, 0);
-    atomic_store(&running, 0);
+    atomic_store(&da_purger_running, 0);
+    atomic_store(&da_purger_wanted, 2);
   }
 }
