@@ -33,7 +33,7 @@ HDRS     := $(wildcard src/*.h) include/dynalloc.h
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
         $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
 
-.PHONY: all lib test test-deps bench install uninstall clean
+.PHONY: all lib test test-deps lint bench install uninstall clean
 all: lib $(BUILD)/dynalloc $(BUILD)/dynalloc.pc
 lib: $(LIBS)
 
@@ -76,6 +76,10 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+
+# Static analysis of the allocator's sources (cppcheck and clang-tidy).
+lint:
+	sh scripts/lint.sh
 
 # The packages the tests need (tests/packages.txt …), installed when root.
 test: test-deps
