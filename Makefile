@@ -71,7 +71,9 @@ install: all
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/dynalloc
 	install -m 644 $(BUILD)/dynalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/lib/libdynalloc*.{so,a} $(DESTDIR)$(PREFIX)/include/dynalloc.h \
+	rm -f $(DESTDIR)$(PREFIX)/lib/libdynalloc.so $(DESTDIR)$(PREFIX)/lib/libdynalloc.a \
+	      $(DESTDIR)$(PREFIX)/lib/libdynalloc-prefix.so $(DESTDIR)$(PREFIX)/lib/libdynalloc-prefix.a \
+	      $(DESTDIR)$(PREFIX)/include/dynalloc.h \
 	      $(DESTDIR)$(PREFIX)/bin/dynalloc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc
 
 clean:
