@@ -152,6 +152,14 @@ DA_API void da_free(void *p) {
   if (kind_and_flags(page) == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 &&
       da_bulk_free_cached(heap, page, p))
     return;
+  /* a pool block of another live thread: one CAS, without the generic checks' detour */
+  if (kind_and_flags(page) == DA_KIND_POOL && da_owner(page) != NULL && DA_DEBUG < 3) {
+    da_block_t *b = p;
+    if (likely(pool_block_ok(seg, page, p) && b->key != free_mark(b))) {
+      da_free_remote(page, b);
+      return;
+    }
+  }
   free_generic(p, "free");
 }
 
