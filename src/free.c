@@ -128,6 +128,23 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 #endif
 }
 
+/* Not the owner's pool block: the owner's bulk block into the bulk cache, another
+ * thread's pool block by one CAS, everything else (and every misuse) through
+ * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
+static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_page_t *page, da_heap_t *heap) {
+  uint16_t kf = kind_and_flags(page);
+  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_free_cached(heap, page, p))
+    return;
+  if (kf == DA_KIND_POOL && da_owner(page) != NULL && da_owner(page) != heap && DA_DEBUG < 3) {
+    da_block_t *b = p;
+    if (likely(pool_block_ok(seg, page, p) && b->key != free_mark(b))) {
+      da_free_remote(page, b);
+      return;
+    }
+  }
+  free_generic(p, "free");
+}
+
 DA_API void da_free(void *p) {
   if (p == NULL) return;
   da_segment_t *seg = da_segment_of(p);
@@ -149,18 +166,7 @@ DA_API void da_free(void *p) {
     if (unlikely(used == 0)) da_page_retire(heap, page);
     return;
   }
-  if (kind_and_flags(page) == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 &&
-      da_bulk_free_cached(heap, page, p))
-    return;
-  /* a pool block of another live thread: one CAS, without the generic checks' detour */
-  if (kind_and_flags(page) == DA_KIND_POOL && da_owner(page) != NULL && DA_DEBUG < 3) {
-    da_block_t *b = p;
-    if (likely(pool_block_ok(seg, page, p) && b->key != free_mark(b))) {
-      da_free_remote(page, b);
-      return;
-    }
-  }
-  free_generic(p, "free");
+  free_other(p, seg, page, heap);
 }
 
 size_t da_usable_size(const void *p, const char *func) {

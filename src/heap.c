@@ -143,8 +143,18 @@ static void heap_abandon(da_heap_t *heap) {
   heap->live = 0;
   heap->all_next = heap_pool;
   heap_pool = heap;
+  bool last = heaps_live == NULL;
   pthread_mutex_unlock(&heaps_lock);
-  da_purger_notify();   /* the abandoned segments may hold free pages */
+  if (last) da_purger_no_heaps();
+  else da_purger_notify();   /* the abandoned segments may hold free pages */
+}
+
+size_t da_heap_live_count(void) {
+  size_t n = 0;
+  pthread_mutex_lock(&heaps_lock);
+  for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) n++;
+  pthread_mutex_unlock(&heaps_lock);
+  return n;
 }
 
 static void heap_thread_done(void *value) {

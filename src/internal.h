@@ -177,6 +177,7 @@ bool  da_page_is_valid(const da_page_t *page);
 void  da_purger_notify(void);
 void  da_purger_start_if_needed(void);
 void  da_purger_mapped(size_t mapped);
+void  da_purger_no_heaps(void);
 extern _Atomic(int) da_purger_wanted;   /* 1: start it at the next safe point */
 static inline void da_purger_check(void) {   /* end of malloc slow paths */
   if (unlikely(atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 1)) da_purger_start_if_needed();
@@ -197,6 +198,7 @@ void  da_heap_maintain(da_heap_t *heap);
 bool  da_heap_is_valid(const da_heap_t *heap);
 void  da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg);
 void  da_heap_foreach_live(void (*fn)(da_heap_t *, void *), void *arg);
+size_t da_heap_live_count(void);
 void  da_heap_fork_prepare(void);
 void  da_heap_fork_parent(void);
 void  da_heap_fork_child(void);

@@ -38,7 +38,7 @@ void da_purger_mapped(size_t mapped) {
     atomic_compare_exchange_strong(&da_purger_wanted, &expected, 1);
   }
 }
-static bool started, wake;
+static bool started, wake, quit;
 
 static void purge_one(da_heap_t *heap, void *arg) {
   bool *more = arg;
@@ -71,17 +71,35 @@ static void sleep_ms(long ms) {
   }
 }
 
+/* The purger must never keep the process alive: when the last heap is gone
+ * (every thread that allocated has exited, the main thread included when it
+ * called pthread_exit) it ends, and a new heap's next slow path restarts it. */
+static bool purger_should_quit(void) {
+  if (!quit) return false;
+  quit = false;
+  if (da_heap_live_count() != 0) return false;
+  started = false;
+  wake = false;
+  atomic_store(&armed, 0);
+  atomic_store(&da_purger_running, 0);
+  atomic_store(&da_purger_wanted, 0);
+  da_purger_mapped(atomic_load(&da_os_stats.mapped));
+  return true;
+}
+
 static void *purger_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&purger_mutex);
   for (;;) {
-    while (!wake) pthread_cond_wait(&purger_cond, &purger_mutex);
+    while (!wake && !quit) pthread_cond_wait(&purger_cond, &purger_mutex);
+    if (purger_should_quit()) break;
     wake = false;
     bool more = true;
     while (more) {
       pthread_mutex_unlock(&purger_mutex);
       sleep_ms(da_options.purge_delay_ms / 2 + 1);
       pthread_mutex_lock(&purger_mutex);
+      if (purger_should_quit()) goto done;
       more = da_purger_pass();
       if (!more) {
         atomic_store(&armed, 0);
@@ -89,7 +107,19 @@ static void *purger_main(void *arg) {
       }
     }
   }
+done:
+  pthread_mutex_unlock(&purger_mutex);
   return NULL;
+}
+
+/* The last heap went away: let the purger end. */
+void da_purger_no_heaps(void) {
+  pthread_mutex_lock(&purger_mutex);
+  if (started) {
+    quit = true;
+    pthread_cond_signal(&purger_cond);
+  }
+  pthread_mutex_unlock(&purger_mutex);
 }
 
 static bool purger_start(void) {
@@ -147,7 +177,7 @@ void da_purger_fork(int phase) {
     pthread_mutex_init(&purger_mutex, NULL);
     pthread_cond_init(&purger_cond, NULL);
     started = true;
-    wake = false;
+    wake = quit = false;
     atomic_store(&armed, 0);
     atomic_store(&da_purger_running, 0);
     atomic_store(&da_purger_wanted, 2);
