@@ -9,7 +9,8 @@
  *
  * Invariants: memory from alloc reads as zero; da_os_stats.mapped is the number of
  * bytes currently obtained from the OS; with DA_DEBUG ≥ 1 and DYNALLOC_FAULT_EVERY=N
- * every Nth allocation request fails, to test the out-of-memory paths.
+ * every Nth allocation request and the one after it fail, to test the
+ * out-of-memory paths.
  */
 #include "internal.h"
 #include <time.h>
@@ -31,7 +32,10 @@ static bool fault_injected(void) {
 #if DA_DEBUG >= 1
   static _Atomic(uint64_t) requests;
   long every = da_options.fault_every;
-  if (every > 0 && (atomic_fetch_add(&requests, 1) + 1) % (uint64_t)every == 0) return true;
+  /* the Nth request and the next one: the allocator retries a refused request
+   * once after releasing free memory, and the retry must be refused too */
+  uint64_t k = atomic_fetch_add(&requests, 1) + 1;
+  if (every > 0 && (k % (uint64_t)every == 0 || (k > 1 && (k - 1) % (uint64_t)every == 0))) return true;
 #endif
   return false;
 }
