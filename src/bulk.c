@@ -54,16 +54,17 @@ static size_t round_slices(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLI
  * per-heap list by length, so a malloc/free loop of such sizes skips splitting
  * and coalescing.  It is flushed into the free runs when unused for the purge
  * delay, at malloc_trim and at thread exit. */
-static da_page_t *bulk_cache_take(da_heap_t *heap, size_t slices) {
+static inline da_page_t *bulk_cache_take(da_heap_t *heap, size_t slices) {
   da_page_t *run = heap->bulk_cache[slices];
   if (run == NULL) return NULL;
   heap->bulk_cache[slices] = run->next;
   heap->bulk_cached[slices]--;
+  run->next = NULL;
   run->dirty = 1;
   return run;
 }
 
-static bool bulk_cache_put(da_heap_t *heap, da_page_t *run) {
+static inline bool bulk_cache_put(da_heap_t *heap, da_page_t *run) {
   size_t slices = run->slice_count;
   if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
   DA_SET(run->kind, (uint8_t)DA_KIND_CACHED);
@@ -125,17 +126,12 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
  * cache; false when the cache has no room or the block looks freed already
  * (free_generic then decides). */
 bool da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p) {
-  size_t slices = page->slice_count;
-  if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
   da_block_t *b = p;
-  if ((uint8_t *)p != da_page_start(da_segment_of_page(page), page) || b->key == (da_free_key ^ (uintptr_t)b))
+  if ((uint8_t *)p != da_page_start(da_segment_of_page(page), page) || b->key == da_free_mark(b))
     return false;
+  if (!bulk_cache_put(heap, page)) return false;
   heap->stats.bulk_frees++;
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
-  DA_SET(page->kind, (uint8_t)DA_KIND_CACHED);
-  page->next = heap->bulk_cache[slices];
-  heap->bulk_cache[slices] = page;
-  heap->bulk_cached[slices]++;
   if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
   return true;
 }
@@ -267,12 +263,9 @@ void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   /* fast path: a cached run of the right length (the empty heap caches nothing) */
   size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
   if (likely(align <= DA_ALIGN && !zero && slices <= DA_BULK_CACHE_SLICES)) {
-    da_page_t *run = heap->bulk_cache[slices];
-    if (run != NULL && atomic_load_explicit(&heap->delayed, memory_order_relaxed) == 0) {
-      heap->bulk_cache[slices] = run->next;
-      heap->bulk_cached[slices]--;
-      run->next = NULL;
-      run->dirty = 1;
+    da_page_t *run;
+    if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) == 0 &&
+        (run = bulk_cache_take(heap, slices)) != NULL) {
       atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
       DA_SET(run->kind, (uint8_t)DA_KIND_BULK);
       heap->stats.bulk_mallocs++;

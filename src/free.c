@@ -18,12 +18,11 @@ static inline uint16_t kind_and_flags(const da_page_t *page) {
   return DA_GET(page->kind_flags);   /* kind in the low byte (little-endian) */
 }
 
-static inline uintptr_t free_mark(const da_block_t *b) { return da_free_key ^ (uintptr_t)b; }
 
 /* Push onto the page's remote list, or, for a full page (NOTIFY), onto the
  * owner's delayed list so that the owner sees the page has room again. */
 void da_free_remote(da_page_t *page, da_block_t *block) {
-  block->key = free_mark(block);
+  block->key = da_free_mark(block);
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
   for (;;) {
     if ((tf & DA_X_MASK) == DA_X_NOTIFY) {
@@ -83,11 +82,11 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
   switch (DA_GET(page->kind)) {
     case DA_KIND_POOL:
       if (!pool_block_ok(seg, page, p)) break;
-      if (((const da_block_t *)p)->key == free_mark(p)) da_invalid(func, freed_word, p);
+      if (((const da_block_t *)p)->key == da_free_mark(p)) da_invalid(func, freed_word, p);
       return page;
     case DA_KIND_BULK:
       if (!bulk_block_ok(seg, page, p)) break;
-      if (((const da_block_t *)p)->key == free_mark(p)) da_invalid(func, freed_word, p);
+      if (((const da_block_t *)p)->key == da_free_mark(p)) da_invalid(func, freed_word, p);
       return page;
     case DA_KIND_HUGE:
       if ((const uint8_t *)p != da_page_start(seg, page)) break;
@@ -118,7 +117,7 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
     }
   }
   if (da_owner(page) == heap) {
-    block->key = free_mark(block);
+    block->key = da_free_mark(block);
     da_free_local(heap, page, block);
   } else {
     da_free_remote(page, block);
@@ -137,7 +136,7 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_page_t *
     return;
   if (kf == DA_KIND_POOL && da_owner(page) != NULL && da_owner(page) != heap && DA_DEBUG < 3) {
     da_block_t *b = p;
-    if (likely(pool_block_ok(seg, page, p) && b->key != free_mark(b))) {
+    if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
       da_free_remote(page, b);
       return;
     }
@@ -154,12 +153,12 @@ DA_API void da_free(void *p) {
   da_heap_t *heap = da_heap_tls;
   if (likely(kind_and_flags(page) == DA_KIND_POOL && da_owner(page) == heap) && DA_DEBUG < 3) {
     da_block_t *b = p;
-    if (unlikely(!pool_block_ok(seg, page, p) || b->key == free_mark(b))) {
+    if (unlikely(!pool_block_ok(seg, page, p) || b->key == da_free_mark(b))) {
       free_generic(p, "free");   /* reports the misuse */
       return;
     }
     b->next = page->free;
-    b->key = free_mark(b);
+    b->key = da_free_mark(b);
     page->free = b;
     uint32_t used = da_used(page) - 1;
     da_used_set(page, used);

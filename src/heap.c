@@ -117,12 +117,6 @@ static void heap_release_empty_pages(da_heap_t *heap) {
   }
 }
 
-static void counters_add(da_counters_t *to, const da_counters_t *from) {
-  const uint64_t *src = (const uint64_t *)from;
-  uint64_t *dst = (uint64_t *)to;
-  for (size_t i = 0; i < sizeof *from / sizeof(uint64_t); i++) dst[i] += src[i];
-}
-
 static void heap_abandon(da_heap_t *heap) {
   da_heap_collect_delayed(heap);
   da_bulk_cache_flush(heap, true);
@@ -136,7 +130,7 @@ static void heap_abandon(da_heap_t *heap) {
     da_free_remote(da_page_of(block), block);
   }
   pthread_mutex_lock(&heaps_lock);
-  counters_add(&da_retired_stats, &heap->stats);
+  da_counters_add(&da_retired_stats, &heap->stats);
   if (heap->all_prev) heap->all_prev->all_next = heap->all_next;
   else heaps_live = heap->all_next;
   if (heap->all_next) heap->all_next->all_prev = heap->all_prev;

@@ -244,6 +244,7 @@ typedef struct da_totals_s {
   uint64_t live_blocks[DA_BIN_COUNT];
 } da_totals_t;
 void da_stats_totals(da_totals_t *t);
+void da_counters_add(da_counters_t *to, const da_counters_t *from);
 void da_stats_print(void);
 void da_segment_walk(const da_segment_t *seg, da_totals_t *t);
 void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t);
@@ -252,5 +253,8 @@ void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *
 extern _Atomic(int) da_initialized;
 void da_process_init(void);
 extern uintptr_t da_free_key;
+
+/* The word a free block carries in its second slot (the double-free check). */
+static inline uintptr_t da_free_mark(const void *block) { return da_free_key ^ (uintptr_t)block; }
 
 #endif

@@ -149,7 +149,7 @@ static void page_extend(da_page_t *page) {
   for (size_t i = n; i-- > 0;) {
     da_block_t *b = (da_block_t *)(first + i * bsize);
     b->next = next;
-    b->key = da_free_key ^ (uintptr_t)b;
+    b->key = da_free_mark(b);
     next = b;
   }
   page->free = next;
@@ -256,7 +256,7 @@ bool da_page_is_valid(const da_page_t *page) {
   for (const da_block_t *b = page->free; b; b = b->next) {
     size_t off = (size_t)((const uint8_t *)b - start);
     DA_CHECK(off % page->block_size == 0 && off / page->block_size < page->capacity);
-    DA_CHECK(b->key == (da_free_key ^ (uintptr_t)b));
+    DA_CHECK(b->key == da_free_mark(b));
     DA_CHECK(++free_count <= page->capacity);
   }
   DA_CHECK(free_count + da_used(page) == page->capacity);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static void counters_add(da_counters_t *to, const da_counters_t *from) {
+void da_counters_add(da_counters_t *to, const da_counters_t *from) {
   const uint64_t *src = (const uint64_t *)from;
   uint64_t *dst = (uint64_t *)to;
   for (size_t i = 0; i < sizeof *from / sizeof(uint64_t); i++)
@@ -21,7 +21,7 @@ static void counters_add(da_counters_t *to, const da_counters_t *from) {
 static void walk_heap(da_heap_t *heap, void *arg) {
   da_totals_t *t = arg;
   t->heaps++;
-  counters_add(&t->counters, &heap->stats);
+  da_counters_add(&t->counters, &heap->stats);
   for (const da_segment_t *seg = heap->segments; seg; seg = seg->next) da_segment_walk(seg, t);
 }
 
@@ -31,7 +31,7 @@ void da_stats_totals(da_totals_t *t) {
   da_segment_foreach_abandoned(da_segment_walk, t);
   da_counters_t retired;
   da_heap_retired_counters(&retired);
-  counters_add(&t->counters, &retired);
+  da_counters_add(&t->counters, &retired);
   da_huge_counts(&t->huge_mallocs, &t->huge_frees, &t->huge_in_use);
   t->huge_count = (size_t)(t->huge_mallocs - t->huge_frees);
   t->huge_mapped = t->huge_in_use + t->huge_count * DA_SLICE_SIZE;
