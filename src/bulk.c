@@ -96,7 +96,7 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? bulk_cache_take(heap, slices) : NULL;
   if (run == NULL) {
     da_heap_maintain(heap);
-    run = da_segment_run_alloc(heap, slices);
+    run = da_segment_run_alloc(heap, slices, 1);
     if (run == NULL) { errno = ENOMEM; return NULL; }
   }
   uint8_t *start = da_page_start(da_segment_of_page(run), run);

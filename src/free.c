@@ -6,8 +6,9 @@
  * reciprocal), and a pool or bulk block must not carry the free key (the
  * double-free check).  A failed check aborts with one line naming the function.
  *
- * Fast path budget (owner thread, pool block): segment map test, two header
- * loads, the block-boundary check, the key check, three stores, one branch.
+ * Fast path budget (owner thread, pool block): segment map test, the header at
+ * p's 64 KiB boundary (no load to find it), the block-boundary check, the key
+ * check, four stores, one branch.
  * Invariants: free never changes errno; a block on any free list carries
  * key = da_free_key ^ address.
  */
@@ -59,11 +60,16 @@ void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   if (used == 0) da_page_retire(heap, page);
 }
 
-/* Where p must start for page to be its run: pool pages check the block grid. */
-static bool pool_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
-  size_t off = (size_t)((const uint8_t *)p - da_page_start(seg, page));
+/* off (bytes from the start of a pool page) starts a carved block: one multiply
+ * by the reciprocal finds the block index, a second checks the grid. */
+static inline bool pool_offset_ok(const da_page_t *page, size_t off) {
   size_t idx = (off * page->magic) >> 32;
   return idx * page->block_size == off && idx < DA_GET(page->capacity);
+}
+
+/* Where p must start for page to be its run: pool pages check the block grid. */
+static bool pool_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
+  return pool_offset_ok(page, (size_t)((const uint8_t *)p - da_page_start(seg, page)));
 }
 
 static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
@@ -130,7 +136,8 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 /* Not the owner's pool block: the owner's bulk block into the bulk cache, another
  * thread's pool block by one CAS, everything else (and every misuse) through
  * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
-static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_page_t *page, da_heap_t *heap) {
+static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *heap) {
+  da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_free_cached(heap, page, p))
     return;
@@ -148,12 +155,16 @@ DA_API void da_free(void *p) {
   if (p == NULL) return;
   da_segment_t *seg = da_segment_of(p);
   if (unlikely(!da_segmap_contains((uintptr_t)seg))) da_invalid("free", "invalid pointer", p);
-  da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
-  da_page_t *page = slice - slice->slice_offset;
+  /* Pool pages start on 64 KiB boundaries of their segment, so the header at p's
+   * 64 KiB boundary is p's page exactly when it is a pool page.  Arithmetic
+   * alone finds it: the page address feeds the stores below, and the next
+   * malloc's loads of page->free wait for them. */
+  size_t rel = (uintptr_t)p - (uintptr_t)seg;
+  da_page_t *page = &seg->pages[(rel >> DA_POOL_PAGE_SHIFT) * DA_POOL_PAGE_SLICES];
   da_heap_t *heap = da_heap_tls;
   if (likely(kind_and_flags(page) == DA_KIND_POOL && da_owner(page) == heap) && DA_DEBUG < 3) {
     da_block_t *b = p;
-    if (unlikely(!pool_block_ok(seg, page, p) || b->key == da_free_mark(b))) {
+    if (unlikely(!pool_offset_ok(page, rel & (DA_POOL_PAGE_SIZE - 1)) || b->key == da_free_mark(b))) {
       free_generic(p, "free");   /* reports the misuse */
       return;
     }
@@ -162,10 +173,11 @@ DA_API void da_free(void *p) {
     page->free = b;
     uint32_t used = da_used(page) - 1;
     da_used_set(page, used);
-    if (unlikely(used == 0)) da_page_retire(heap, page);
+    /* The bin's allocation page stays when it empties: no call in a malloc/free loop. */
+    if (unlikely(used == 0) && heap->direct[page->bin] != page) da_page_retire(heap, page);
     return;
   }
-  free_other(p, seg, page, heap);
+  free_other(p, seg, heap);
 }
 
 size_t da_usable_size(const void *p, const char *func) {

@@ -105,14 +105,19 @@ static inline da_segment_t *da_segment_of(const void *p) {
 static inline uint8_t *da_page_start(const da_segment_t *seg, const da_page_t *page) {
   return (uint8_t *)seg + ((size_t)(page - seg->pages) << DA_SLICE_SHIFT);
 }
+/* The header of the run holding p, a pointer of segment seg (da_segment_of(p),
+ * known to be in the segment map).  A pointer into the metadata slices yields a
+ * header of kind NONE. */
+static inline da_page_t *da_page_in(const da_segment_t *seg, const void *p) {
+  const da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
+  return (da_page_t *)(slice - slice->slice_offset);
+}
 /* The header of the run holding p, or NULL when p is not in a dynalloc segment.
- * (p - 1) keeps a huge block that starts on a 4 MiB boundary with its own segment;
- * a pointer into the metadata slices yields a header of kind NONE. */
+ * (p - 1) keeps a huge block that starts on a 4 MiB boundary with its own segment. */
 static inline da_page_t *da_page_of(const void *p) {
   da_segment_t *seg = da_segment_of(p);
   if (unlikely(!da_segmap_contains((uintptr_t)seg))) return NULL;
-  da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
-  return slice - slice->slice_offset;
+  return da_page_in(seg, p);
 }
 
 /* Fields that another thread may read while the owner changes them (kind, flags,
@@ -141,7 +146,7 @@ static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
 }
 
 /* ---- segment.c: runs of slices inside owned segments ----------------------------------- */
-da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices);
+da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align);
 void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
 bool       da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices);
 void       da_segment_purge(da_heap_t *heap, bool force);

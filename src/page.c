@@ -157,7 +157,7 @@ static void page_extend(da_page_t *page) {
 }
 
 static da_page_t *page_new(da_heap_t *heap, size_t bin) {
-  da_page_t *page = da_segment_run_alloc(heap, DA_POOL_PAGE_SLICES);
+  da_page_t *page = da_segment_run_alloc(heap, DA_POOL_PAGE_SLICES, DA_POOL_PAGE_SLICES);
   if (page == NULL) return NULL;
   size_t bsize = da_bin_size(bin);
   DA_SET(page->kind, (uint8_t)DA_KIND_POOL);
@@ -251,6 +251,8 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
 bool da_page_is_valid(const da_page_t *page) {
   DA_CHECK(page->kind == DA_KIND_POOL && page->block_size == da_bin_size(page->bin));
   DA_CHECK(page->capacity <= page->reserved && page->reserved == DA_POOL_PAGE_SIZE / page->block_size);
+  DA_CHECK(page->slice_count == DA_POOL_PAGE_SLICES &&   /* da_free finds it by arithmetic */
+           da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
   size_t free_count = 0;
   const uint8_t *start = da_page_start(da_segment_of_page(page), page);
   for (const da_block_t *b = page->free; b; b = b->next) {

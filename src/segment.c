@@ -14,6 +14,9 @@
  *    other slice of an allocated run has slice_offset = its distance to the head;
  *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
  *    its last slice points back to its head; no two FREE runs are adjacent;
+ *  - a POOL run starts at a slice index that is a multiple of DA_POOL_PAGE_SLICES
+ *    (a 64 KiB boundary), so free() finds its header from the pointer by
+ *    arithmetic alone; BULK runs start on any slice;
  *  - used_slices = slices in POOL and BULK runs; a segment with used_slices == 0
  *    is one FREE run and goes to the global cache (unpurged, see
  *    segment_release) unless it is its heap's last;
@@ -81,11 +84,17 @@ static void span_absorb(da_page_t *head, da_page_t *absorbed) {
   absorbed->slice_offset = (uint16_t)(absorbed - head);
 }
 
-static da_page_t *span_find(da_heap_t *heap, size_t slices) {
+/* The first slice index ≥ idx that is a multiple of align (a power of two). */
+static size_t align_up(size_t idx, size_t align) { return (idx + align - 1) & ~(align - 1); }
+
+/* A free run that holds `slices` slices starting at a multiple of align. */
+static da_page_t *span_find(da_heap_t *heap, size_t slices, size_t align) {
   for (size_t b = span_bin(slices); b < DA_SPAN_BINS; b++) {
     int budget = 8;                     /* the first bin may hold runs too small */
-    for (da_page_t *run = heap->spans[b].first; run && budget-- > 0; run = run->next)
-      if (run->slice_count >= slices) return run;
+    for (da_page_t *run = heap->spans[b].first; run && budget-- > 0; run = run->next) {
+      size_t idx = da_segment_index(da_segment_of_page(run), run);
+      if (align_up(idx, align) + slices <= idx + run->slice_count) return run;
+    }
   }
   return NULL;
 }
@@ -221,30 +230,38 @@ void da_span_unlock(da_heap_t *heap) {
   atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
 }
 
-static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices);
+static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align);
 
-da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices) {
+da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align) {
   da_span_lock(heap);
-  da_page_t *run = run_alloc_locked(heap, slices);
+  da_page_t *run = run_alloc_locked(heap, slices, align);
   da_span_unlock(heap);
   return run;
 }
 
-static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices) {
-  da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES);
-  da_page_t *run = span_find(heap, slices);
-  if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices);   /* nests the lock */
+/* Take `slices` slices at a multiple of align out of a free run; what lies
+ * before and after them stays free. */
+static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align) {
+  da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES && (align & (align - 1)) == 0);
+  da_page_t *run = span_find(heap, slices, align);
+  if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices, align);   /* nests the lock */
   if (run == NULL) {
     if (segment_new(heap) == NULL) return NULL;
-    run = span_find(heap, slices);
+    run = span_find(heap, slices, align);
     if (run == NULL) return NULL;
   }
   da_segment_t *seg = da_segment_of_page(run);
   size_t idx = da_segment_index(seg, run);
   size_t count = run->slice_count;
   bool dirty = run->dirty;
+  uint32_t freed_at = run->magic;
   span_remove(heap, run);
-  if (count > slices) span_insert(heap, seg, idx + slices, count - slices, dirty, run->magic);
+  size_t start = align_up(idx, align);
+  if (start > idx) span_insert(heap, seg, idx, start - idx, dirty, freed_at);
+  count -= start - idx;
+  idx = start;
+  run = &seg->pages[idx];
+  if (count > slices) span_insert(heap, seg, idx + slices, count - slices, dirty, freed_at);
   run->slice_count = (uint16_t)slices;
   run->slice_offset = 0;
   run->dirty = dirty;              /* tells calloc whether the run may hold old data */
