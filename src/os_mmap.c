@@ -59,7 +59,10 @@ void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align) {
   atomic_fetch_add_explicit(&da_os_stats.mremap_calls, 1, memory_order_relaxed);
   void *q = mremap(p, old_size, new_size, 0);
   if (q != MAP_FAILED) return q;
-  uint8_t *target = mmap_aligned(new_size, align, 0, PROT_NONE);
+  /* The target is reserved read-write although mremap replaces it: valgrind then
+   * sees the grown part as addressable (with PROT_NONE it kept that part's old
+   * protection in its shadow state, while the kernel gives it the block's). */
+  uint8_t *target = mmap_aligned(new_size, align, 0, PROT_READ | PROT_WRITE);
   if (target == NULL) return NULL;
   atomic_fetch_add_explicit(&da_os_stats.mremap_calls, 1, memory_order_relaxed);
   q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);

@@ -13,12 +13,14 @@
  *    entry has slice_offset 0, a kind other than NONE and slice_count ≥ 1; every
  *    other slice of an allocated run has slice_offset = its distance to the head;
  *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
- *    its last slice points back to its head; no two FREE runs are adjacent;
+ *    its last slice points back to its head; two adjacent FREE runs differ in
+ *    their dirty state (a dirty run never absorbs a clean one, which keeps
+ *    "dirty" exact: span_find prefers dirty runs, whose pages are resident);
  *  - a POOL run starts at a slice index that is a multiple of DA_POOL_PAGE_SLICES
  *    (a 64 KiB boundary), so free() finds its header from the pointer by
  *    arithmetic alone; BULK runs start on any slice;
  *  - used_slices = slices in POOL and BULK runs; a segment with used_slices == 0
- *    is one FREE run and goes to the global cache (unpurged, see
+ *    holds only FREE runs and goes to the global cache (unpurged, runs kept, see
  *    segment_release) unless it is its heap's last;
  *  - a FREE run with dirty == 0 is all zero (never used or purged);
  *  - a dirty FREE run freed at time t (page->magic, ms) is purged once
@@ -44,8 +46,10 @@ void da_segment_unlock_all(bool child) {
 
 static size_t span_bin(size_t slices) { return 63 - (size_t)__builtin_clzl(slices); }
 
-static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t count,
-                        bool dirty, uint32_t freed_at) {
+/* The headers of a free run: its head and its last slice.  heap may be NULL (a
+ * run of an abandoned segment, on no queue). */
+static da_page_t *free_run_init(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t count,
+                                bool dirty, uint32_t freed_at) {
   da_page_t *run = &seg->pages[idx];
   DA_SET(run->kind, (uint8_t)DA_KIND_FREE);
   DA_SET(run->flags, (uint8_t)0);
@@ -62,6 +66,12 @@ static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t c
     DA_SET(last->kind, (uint8_t)DA_KIND_NONE);
     last->slice_offset = (uint16_t)(count - 1);
   }
+  return run;
+}
+
+static void span_insert(da_heap_t *heap, da_segment_t *seg, size_t idx, size_t count,
+                        bool dirty, uint32_t freed_at) {
+  da_page_t *run = free_run_init(heap, seg, idx, count, dirty, freed_at);
   da_queue_push_front(&heap->spans[run->bin], run);
   if (dirty) {
     atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) + 1, memory_order_relaxed);
@@ -84,19 +94,57 @@ static void span_absorb(da_page_t *head, da_page_t *absorbed) {
   absorbed->slice_offset = (uint16_t)(absorbed - head);
 }
 
+/* Merge adjacent free runs of seg: those with the same dirty state, or with all
+ * every pair (an empty segment becomes one run, dirty if any part was).  heap
+ * holds the runs on its spans, or is NULL for an abandoned segment.  Free runs
+ * of different states stay apart otherwise, so that a clean run is never taken
+ * for a dirty one (span_find prefers dirty runs: their pages are resident). */
+static void segment_coalesce(da_heap_t *heap, da_segment_t *seg, bool all) {
+  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    da_page_t *run = &seg->pages[i], *next;
+    size_t end = i + run->slice_count;
+    /* Only free runs change here, and a run becomes or stops being FREE only under
+     * the span lock; the owner may be changing other kinds meanwhile. */
+    if (DA_GET(run->kind) != DA_KIND_FREE) continue;
+    bool dirty = run->dirty;
+    uint32_t freed_at = run->magic;
+    size_t count = run->slice_count;
+    bool merged = false;
+    while (end < DA_SLICES && DA_GET((next = &seg->pages[end])->kind) == DA_KIND_FREE &&
+           (all || next->dirty == run->dirty)) {
+      if (!merged && heap) span_remove(heap, run);
+      if (heap) span_remove(heap, next);
+      merged = true;
+      dirty |= next->dirty;
+      if ((int32_t)(next->magic - freed_at) > 0) freed_at = next->magic;
+      count += next->slice_count;
+      end += next->slice_count;
+      span_absorb(run, next);
+    }
+    if (!merged) continue;
+    if (heap) span_insert(heap, seg, i, count, dirty, freed_at);
+    else free_run_init(NULL, seg, i, count, dirty, freed_at);
+  }
+}
+
 /* The first slice index ≥ idx that is a multiple of align (a power of two). */
 static size_t align_up(size_t idx, size_t align) { return (idx + align - 1) & ~(align - 1); }
 
-/* A free run that holds `slices` slices starting at a multiple of align. */
+/* A free run that holds `slices` slices starting at a multiple of align.  Dirty
+ * runs (pages still resident) are preferred: taking a clean run while dirty ones
+ * wait for the purge would make the resident set grow with every reuse. */
 static da_page_t *span_find(da_heap_t *heap, size_t slices, size_t align) {
+  da_page_t *clean = NULL;
   for (size_t b = span_bin(slices); b < DA_SPAN_BINS; b++) {
     int budget = 8;                     /* the first bin may hold runs too small */
     for (da_page_t *run = heap->spans[b].first; run && budget-- > 0; run = run->next) {
       size_t idx = da_segment_index(da_segment_of_page(run), run);
-      if (align_up(idx, align) + slices <= idx + run->slice_count) return run;
+      if (align_up(idx, align) + slices > idx + run->slice_count) continue;
+      if (run->dirty) return run;
+      if (clean == NULL) clean = run;
     }
   }
-  return NULL;
+  return clean;
 }
 
 /* ---- segments ------------------------------------------------------------------------ */
@@ -119,11 +167,16 @@ static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
   seg->heap = NULL;
 }
 
-static da_segment_t *segment_new(da_heap_t *heap) {
+/* A segment for heap: from the cache (newest first), else from the OS.  With
+ * warm_only, only a cached segment whose pages are still resident, or NULL. */
+static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
+  if (warm_only && atomic_load_explicit(&cache_count, memory_order_relaxed) == 0) return NULL;
   pthread_mutex_lock(&segments_lock);
   da_segment_t *seg = cache_list;
+  if (seg && warm_only && !seg->cache_dirty) seg = NULL;
   if (seg) { cache_list = seg->next; cache_count--; }
   pthread_mutex_unlock(&segments_lock);
+  if (seg == NULL && warm_only) return NULL;
   bool from_sbrk = seg ? seg->from_sbrk : false;
   bool dirty = seg ? seg->cache_dirty : false;
   if (seg == NULL) {
@@ -143,22 +196,37 @@ static da_segment_t *segment_new(da_heap_t *heap) {
   seg->cache_dirty = 0;
   da_segmap_set(seg, true);
   segment_link(heap, seg);
-  span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, dirty, (uint32_t)da_clock_ms());
+  if (dirty) {   /* back from the cache unpurged: its free runs as they were */
+    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+      da_page_t *run = &seg->pages[i];
+      span_insert(heap, seg, i, run->slice_count, run->dirty, run->magic);
+    }
+  } else {
+    span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, false, (uint32_t)da_clock_ms());
+  }
   return seg;
 }
 
-/* An empty segment leaves its heap for the global cache at once, pages and all:
- * a thread that needs a segment soon (another round of the same work, the next
- * short-lived thread) takes it warm.  Its page entries need no reset: a segment
- * that is one free run has kind NONE on every entry but the head.  The purger
- * purges cached segments after the purge delay and unmaps those beyond
- * DYNALLOC_SEGMENT_CACHE. */
+/* An empty segment (free runs only) leaves its heap for the global cache at
+ * once, pages and all: a thread that needs a segment soon (another round of the
+ * same work, the next short-lived thread) takes it warm.  It keeps its free runs
+ * and their dirty states, so that its next heap reuses the pages it touched
+ * first; a segment with no dirty run becomes one clean run.  The purger purges
+ * cached segments after the purge delay (which zeroes their page entries: one
+ * clean run again) and unmaps those beyond DYNALLOC_SEGMENT_CACHE. */
 static void segment_release(da_heap_t *heap, da_segment_t *seg) {
-  span_remove(heap, &seg->pages[DA_SEGMENT_FIRST_RUN]);
+  bool dirty = false;
+  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    da_page_t *run = &seg->pages[i];
+    da_assert(run->kind == DA_KIND_FREE);
+    dirty |= run->dirty;
+    span_remove(heap, run);
+  }
+  if (!dirty) segment_coalesce(NULL, seg, true);
   pthread_mutex_lock(&segments_lock);
   segment_unlink_locked(heap, seg);
   da_segmap_set(seg, false);
-  seg->cache_dirty = 1;
+  seg->cache_dirty = dirty;
   seg->cached_at = da_clock_ms();
   seg->next = cache_list;
   cache_list = seg;
@@ -244,9 +312,20 @@ da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align) {
 static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align) {
   da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES && (align & (align - 1)) == 0);
   da_page_t *run = span_find(heap, slices, align);
+  /* Only clean runs fit: a warm cached segment costs no new resident memory,
+   * a clean run does (a batch that refills its heap would otherwise fault in
+   * the untouched tail of a segment while the cache holds one it touched). */
+  if ((run == NULL || !run->dirty) && segment_new(heap, true) != NULL) run = span_find(heap, slices, align);
   if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices, align);   /* nests the lock */
   if (run == NULL) {
-    if (segment_new(heap) == NULL) return NULL;
+    /* A dirty and a clean run side by side may hold it together: join them. */
+    for (da_segment_t *seg = heap->segments; seg; seg = seg->next) segment_coalesce(heap, seg, true);
+    run = span_find(heap, slices, align);
+  }
+  if (run == NULL) {
+    da_segment_t *seg = segment_new(heap, false);
+    if (seg == NULL) return NULL;
+    segment_coalesce(heap, seg, true);   /* a cached segment keeps its runs apart */
     run = span_find(heap, slices, align);
     if (run == NULL) return NULL;
   }
@@ -264,6 +343,7 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
   if (count > slices) span_insert(heap, seg, idx + slices, count - slices, dirty, freed_at);
   run->slice_count = (uint16_t)slices;
   run->slice_offset = 0;
+  DA_SET(run->kind, (uint8_t)DA_KIND_NONE);   /* not FREE any more, under the span lock */
   run->dirty = dirty;              /* tells calloc whether the run may hold old data */
   DA_SET(run->flags, (uint8_t)0);
   run->next = run->prev = NULL;
@@ -289,8 +369,8 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
   size_t count = run->slice_count;
   seg->used_slices -= (uint32_t)count;
   DA_SET(run->kind, (uint8_t)DA_KIND_FREE);        /* until span_insert, for the checks below */
-  size_t next_idx = idx + count;
-  if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE) {
+  size_t next_idx = idx + count;   /* the run is dirty: it merges with dirty neighbours */
+  if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE && seg->pages[next_idx].dirty) {
     da_page_t *next = &seg->pages[next_idx];
     span_remove(heap, next);
     count += next->slice_count;
@@ -299,7 +379,7 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
   if (idx > DA_SEGMENT_FIRST_RUN) {
     da_page_t *last = &seg->pages[idx - 1];
     da_page_t *prev = last - last->slice_offset;
-    if (prev->kind == DA_KIND_FREE) {
+    if (prev->kind == DA_KIND_FREE && prev->dirty) {
       span_remove(heap, prev);
       size_t prev_idx = da_segment_index(seg, prev);
       count += idx - prev_idx;
@@ -308,7 +388,7 @@ static void run_free_locked(da_heap_t *heap, da_page_t *run) {
     }
   }
   if (seg->used_slices == 0 && (heap->segments != seg || seg->next != NULL)) {
-    span_insert(heap, seg, idx, count, true, 0);
+    span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
     segment_release(heap, seg);
     return;
   }
@@ -354,6 +434,7 @@ void da_segment_purge(da_heap_t *heap, bool force) {
 void da_segment_purge_locked(da_heap_t *heap, bool force) {
   uint32_t now = (uint32_t)da_clock_ms();
   uint32_t delay = (uint32_t)da_options.purge_delay_ms;
+  bool purged = false;
   for (size_t b = 0; b < DA_SPAN_BINS; b++) {
     da_page_t *next;
     for (da_page_t *run = heap->spans[b].first; run; run = next) {
@@ -365,8 +446,11 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
       run->dirty = 0;
       atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) - 1, memory_order_relaxed);
       heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
+      purged = true;
     }
   }
+  if (purged)   /* purged runs join their clean neighbours */
+    for (da_segment_t *seg = heap->segments; seg; seg = seg->next) segment_coalesce(heap, seg, false);
 }
 
 /* ---- abandonment (thread exit) and adoption ---------------------------------------------- */
@@ -470,6 +554,7 @@ void da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
       run->dirty = 0;
     }
+    segment_coalesce(NULL, seg, false);
   }
   pthread_mutex_unlock(&segments_lock);
 }
@@ -478,14 +563,15 @@ void da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
 bool da_segment_is_valid(const da_segment_t *seg) {
   if (seg->kind != DA_SEGMENT_NORMAL) return seg->kind == DA_SEGMENT_HUGE;
   size_t used = 0;
-  bool prev_free = false;
+  bool prev_free = false, prev_dirty = false;
   size_t i = DA_SEGMENT_FIRST_RUN;
   while (i < DA_SLICES) {
     const da_page_t *run = &seg->pages[i];
     size_t count = run->slice_count;
     DA_CHECK(run->slice_offset == 0 && count != 0 && i + count <= DA_SLICES);
     if (run->kind == DA_KIND_FREE) {
-      DA_CHECK(!prev_free);
+      DA_CHECK(!prev_free || run->dirty != prev_dirty);
+      prev_dirty = run->dirty;
       DA_CHECK(count == 1 || seg->pages[i + count - 1].slice_offset == count - 1);
       prev_free = true;
     } else {
