@@ -31,10 +31,21 @@ static _Atomic(size_t) huge_cached_bytes;
 static _Atomic(uint64_t) huge_mallocs, huge_frees;
 static _Atomic(size_t) huge_live_bytes;
 
+/* Held through a whole trim of the huge cache, the unmapping included, so that
+ * malloc_trim returns only once a concurrent trim by the purger is done. */
+static pthread_mutex_t huge_trim_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void da_huge_lock(bool lock, bool child) {
-  if (child) pthread_mutex_init(&huge_lock, NULL);
-  else if (lock) pthread_mutex_lock(&huge_lock);
-  else pthread_mutex_unlock(&huge_lock);
+  if (child) {
+    pthread_mutex_init(&huge_lock, NULL);
+    pthread_mutex_init(&huge_trim_lock, NULL);
+  } else if (lock) {
+    pthread_mutex_lock(&huge_trim_lock);
+    pthread_mutex_lock(&huge_lock);
+  } else {
+    pthread_mutex_unlock(&huge_lock);
+    pthread_mutex_unlock(&huge_trim_lock);
+  }
 }
 
 size_t da_huge_cache_bytes(void) {
@@ -191,7 +202,8 @@ static bool huge_cache_put(da_segment_t *seg) {
 
 /* Unmap cached mappings older than the purge delay (all of them with all). */
 void da_huge_cache_trim(bool all) {
-  if (da_huge_cache_bytes() == 0) return;
+  if (all) pthread_mutex_lock(&huge_trim_lock);
+  else if (da_huge_cache_bytes() == 0 || pthread_mutex_trylock(&huge_trim_lock) != 0) return;
   da_segment_t *expired[DA_HUGE_CACHE_SLOTS];
   size_t n = 0;
   uint64_t now = da_clock_ms();
@@ -206,6 +218,7 @@ void da_huge_cache_trim(bool all) {
   }
   pthread_mutex_unlock(&huge_lock);
   for (size_t i = 0; i < n; i++) da_os_free(expired[i], expired[i]->map_size, false);
+  pthread_mutex_unlock(&huge_trim_lock);
 }
 
 static void *huge_alloc(size_t size, size_t align, bool zero) {

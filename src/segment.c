@@ -36,10 +36,22 @@ static _Atomic(size_t) cache_count;   /* written under the lock, read without */
 static da_segment_t *abandoned_list;    /* segments of exited threads */
 static _Atomic(size_t) abandoned_count;
 
-void da_segment_lock_all(void) { pthread_mutex_lock(&segments_lock); }
+/* Held through a whole cache maintenance, the unmapping outside segments_lock
+ * included, so that malloc_trim returns only once the purger's pass is done. */
+static pthread_mutex_t maintain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void da_segment_lock_all(void) {
+  pthread_mutex_lock(&maintain_lock);
+  pthread_mutex_lock(&segments_lock);
+}
 void da_segment_unlock_all(bool child) {
-  if (child) pthread_mutex_init(&segments_lock, NULL);
-  else pthread_mutex_unlock(&segments_lock);
+  if (child) {
+    pthread_mutex_init(&segments_lock, NULL);
+    pthread_mutex_init(&maintain_lock, NULL);
+  } else {
+    pthread_mutex_unlock(&segments_lock);
+    pthread_mutex_unlock(&maintain_lock);
+  }
 }
 
 /* ---- free runs (spans) ------------------------------------------------------------ */
@@ -238,6 +250,10 @@ static void segment_release(da_heap_t *heap, da_segment_t *seg) {
  * DYNALLOC_SEGMENT_CACHE of them (none with force) and unmap the rest.
  * Returns true when a cached segment still waits for its delay. */
 bool da_segment_cache_maintain(bool force) {
+  /* A forced pass (malloc_trim, out of memory) waits for one in progress; a
+   * periodic one leaves the work to it. */
+  if (force) pthread_mutex_lock(&maintain_lock);
+  else if (pthread_mutex_trylock(&maintain_lock) != 0) return true;
   uint64_t now = da_clock_ms();
   size_t keep_max = force ? 0 : (size_t)da_options.segment_cache;
   da_segment_t *expired = NULL;
@@ -271,6 +287,7 @@ bool da_segment_cache_maintain(bool force) {
     cache_list = seg;
     pthread_mutex_unlock(&segments_lock);
   }
+  pthread_mutex_unlock(&maintain_lock);
   return waiting;
 }
 
