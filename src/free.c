@@ -57,7 +57,7 @@ void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   uint32_t used = da_used(page) - 1;
   da_used_set(page, used);
   if (page->flags & DA_PAGE_IN_FULL) da_page_unfull(heap, page);
-  if (used == 0) da_page_retire(heap, page);
+  if (used == 0) da_page_emptied(heap, page);
 }
 
 /* off (bytes from the start of a pool page) starts a carved block: one multiply
@@ -173,8 +173,7 @@ DA_API void da_free(void *p) {
     page->free = b;
     uint32_t used = da_used(page) - 1;
     da_used_set(page, used);
-    /* The bin's allocation page stays when it empties: no call in a malloc/free loop. */
-    if (unlikely(used == 0) && heap->direct[page->bin] != page) da_page_retire(heap, page);
+    if (unlikely(used == 0)) da_page_emptied(heap, page);
     return;
   }
   free_other(p, seg, heap);

@@ -172,6 +172,12 @@ void  da_queue_remove(da_queue_t *q, da_page_t *page);
 void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
 void  da_page_collect(da_page_t *page);
 void  da_page_retire(da_heap_t *heap, da_page_t *page);
+/* A pool page's last block came back: it is retired unless it is its bin's
+ * allocation page, which stays (a loop that allocates and frees one block would
+ * otherwise make and retire a page each time).  Inline: no call in that loop. */
+static inline void da_page_emptied(da_heap_t *heap, da_page_t *page) {
+  if (heap->direct[page->bin] != page) da_page_retire(heap, page);
+}
 void  da_page_set_owner(da_page_t *page, da_heap_t *heap);
 void  da_page_make_full(da_heap_t *heap, da_page_t *page);
 void  da_page_unfull(da_heap_t *heap, da_page_t *page);

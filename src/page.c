@@ -125,12 +125,10 @@ void da_page_unfull(da_heap_t *heap, da_page_t *page) {
   sync_direct(heap, page->bin);
 }
 
-/* A page whose last block came back: give the run back to its segment unless it
- * is the bin's allocation page (keeping that one avoids thrashing on a loop
- * that allocates and frees one block). */
+/* A page whose last block came back and that is not its bin's allocation page
+ * (da_page_emptied decides): give the run back to its segment. */
 void da_page_retire(da_heap_t *heap, da_page_t *page) {
-  da_assert(da_used(page) == 0 && !(page->flags & DA_PAGE_IN_FULL));
-  if (heap->bins[page->bin].first == page) return;
+  da_assert(da_used(page) == 0 && !(page->flags & DA_PAGE_IN_FULL) && heap->direct[page->bin] != page);
   da_queue_remove(&heap->bins[page->bin], page);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.pages_retired++;

@@ -159,6 +159,25 @@ static da_page_t *span_find(da_heap_t *heap, size_t slices, size_t align) {
   return clean;
 }
 
+/* No single free run holds the request, but free runs of both states side by
+ * side may: join those of the first segment where they do (only there, so that
+ * the other segments keep their dirty runs apart) and take the run. */
+static da_page_t *span_join(da_heap_t *heap, size_t slices, size_t align) {
+  for (da_segment_t *seg = heap->segments; seg; seg = seg->next) {
+    size_t start = 0, total = 0;
+    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+      if (seg->pages[i].kind != DA_KIND_FREE) { total = 0; continue; }
+      if (total == 0) start = i;
+      total += seg->pages[i].slice_count;
+      if (align_up(start, align) + slices <= start + total) {
+        segment_coalesce(heap, seg, true);
+        return span_find(heap, slices, align);
+      }
+    }
+  }
+  return NULL;
+}
+
 /* ---- segments ------------------------------------------------------------------------ */
 
 static void segment_link(da_heap_t *heap, da_segment_t *seg) {
@@ -206,6 +225,7 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   seg->huge_size = 0;
   seg->used_slices = 0;
   seg->cache_dirty = 0;
+  seg->purged = 0;
   da_segmap_set(seg, true);
   segment_link(heap, seg);
   if (dirty) {   /* back from the cache unpurged: its free runs as they were */
@@ -334,11 +354,7 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
    * the untouched tail of a segment while the cache holds one it touched). */
   if ((run == NULL || !run->dirty) && segment_new(heap, true) != NULL) run = span_find(heap, slices, align);
   if (run == NULL && da_segment_try_adopt(heap)) run = span_find(heap, slices, align);   /* nests the lock */
-  if (run == NULL) {
-    /* A dirty and a clean run side by side may hold it together: join them. */
-    for (da_segment_t *seg = heap->segments; seg; seg = seg->next) segment_coalesce(heap, seg, true);
-    run = span_find(heap, slices, align);
-  }
+  if (run == NULL) run = span_join(heap, slices, align);
   if (run == NULL) {
     da_segment_t *seg = segment_new(heap, false);
     if (seg == NULL) return NULL;
@@ -463,11 +479,16 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
       run->dirty = 0;
       atomic_store_explicit(&heap->dirty_runs, atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) - 1, memory_order_relaxed);
       heap->dirty_bytes -= (size_t)run->slice_count << DA_SLICE_SHIFT;
+      seg->purged = 1;
       purged = true;
     }
   }
-  if (purged)   /* purged runs join their clean neighbours */
-    for (da_segment_t *seg = heap->segments; seg; seg = seg->next) segment_coalesce(heap, seg, false);
+  if (!purged) return;
+  for (da_segment_t *seg = heap->segments; seg; seg = seg->next) {   /* purged runs join their clean neighbours */
+    if (!seg->purged) continue;
+    seg->purged = 0;
+    segment_coalesce(heap, seg, false);
+  }
 }
 
 /* ---- abandonment (thread exit) and adoption ---------------------------------------------- */

@@ -147,7 +147,8 @@ typedef struct da_segment_s {
   uint8_t              abandoned;   /* on the abandoned list (guarded by the segment lock) */
   uint8_t              cache_dirty; /* in the cache, pages not yet purged */
   uint64_t             cached_at;   /* ms when it entered the cache */
-  uint64_t             pad;
+  uint8_t              purged;      /* a purge pass turned some free run clean: coalesce */
+  uint8_t              pad[7];
   da_page_t            pages[DA_SLICES + 1];  /* +1: a huge block may start at offset 4 MiB */
 } da_segment_t;
 _Static_assert(offsetof(da_segment_t, pages) == 64, "pages start on a cache line");

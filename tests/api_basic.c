@@ -54,17 +54,27 @@ static void test_zero_size(void)
         free(v[i].p);
 }
 
+/* malloc(n) that must succeed, with a usable size of at least n (returned in
+ * *usable) and 16-byte alignment from 16 bytes on. */
+static unsigned char *checked_malloc(size_t n, size_t *usable)
+{
+    unsigned char *p = malloc(n);
+    CHECKF(p != NULL, "malloc(%zu) failed", n);
+    size_t u = malloc_usable_size(p);
+    CHECKF(u >= n, "malloc_usable_size = %zu < request %zu", u, n);
+    if (n >= 16)
+        CHECKF(((uintptr_t)p & 15) == 0, "malloc(%zu) = %p is not 16-byte aligned", n, (void *)p);
+    *usable = u;
+    return p;
+}
+
 static void test_edges(void)
 {
     static struct live v[NEDGE];
     for (size_t i = 0; i < NEDGE; i++) {
         size_t n = edge_sizes[i];
-        unsigned char *p = malloc(n);
-        CHECKF(p != NULL, "malloc(%zu) failed", n);
-        size_t u = malloc_usable_size(p);
-        CHECKF(u >= n, "malloc_usable_size = %zu < request %zu", u, n);
-        if (n >= 16)
-            CHECKF(((uintptr_t)p & 15) == 0, "malloc(%zu) = %p is not 16-byte aligned", n, (void *)p);
+        size_t u;
+        unsigned char *p = checked_malloc(n, &u);
         memset(p, 0xa5, u);        /* the whole usable size must be writable */
         test_fill(p, n, i);
         v[i].p = p;
@@ -85,12 +95,8 @@ static void test_sweep(void)
     void *keep[KEEP] = { 0 };
     unsigned k = 0;
     for (size_t n = 0; n <= 20000; n += n < 4200 ? 1 : 7) {
-        unsigned char *p = malloc(n);
-        CHECKF(p != NULL, "malloc(%zu) failed", n);
-        size_t u = malloc_usable_size(p);
-        CHECKF(u >= n, "malloc_usable_size = %zu < request %zu", u, n);
-        if (n >= 16)
-            CHECKF(((uintptr_t)p & 15) == 0, "malloc(%zu) = %p is not 16-byte aligned", n, (void *)p);
+        size_t u;
+        unsigned char *p = checked_malloc(n, &u);
         if (u > 0) {
             p[0] = 1;
             p[u - 1] = 2;

@@ -88,23 +88,25 @@ static void test_failed_resize(void)
     }
 }
 
+/* v = reallocarray(v, n, …), which must succeed and keep the first `kept`
+ * elements (each i * 3); the elements from kept up to fill are then set. */
+static unsigned *resize_checked(unsigned *v, size_t n, unsigned kept, unsigned fill)
+{
+    v = reallocarray(v, n, sizeof *v);
+    CHECK(v != NULL);
+    for (unsigned i = 0; i < kept; i++)
+        CHECK(v[i] == i * 3);
+    for (unsigned i = kept; i < fill; i++)
+        v[i] = i * 3;
+    return v;
+}
+
 /* reallocarray with a product that fits behaves like realloc. */
 static void test_reallocarray_ok(void)
 {
-    unsigned *v = reallocarray(NULL, 10, sizeof *v);
-    CHECK(v != NULL);
-    for (unsigned i = 0; i < 10; i++)
-        v[i] = i * 3;
-    v = reallocarray(v, 100000, sizeof *v);
-    CHECK(v != NULL);
-    for (unsigned i = 0; i < 10; i++)
-        CHECK(v[i] == i * 3);
-    for (unsigned i = 10; i < 100000; i++)
-        v[i] = i * 3;
-    v = reallocarray(v, 5, sizeof *v);
-    CHECK(v != NULL);
-    for (unsigned i = 0; i < 5; i++)
-        CHECK(v[i] == i * 3);
+    unsigned *v = resize_checked(NULL, 10, 0, 10);
+    v = resize_checked(v, 100000, 10, 100000);
+    v = resize_checked(v, 5, 5, 5);
     free(v);
     /* calloc with a large product that fits */
     unsigned char *c = calloc(1024, 3 * 1024);

@@ -3,7 +3,8 @@
  * expect_abort(name, fn, arg, line): forks; the child sends its stderr into a
  * pipe and calls fn(arg), which must not return.  The parent requires the
  * child to be killed by SIGABRT and its stderr to be exactly `line` followed
- * by a newline.  expect_abort_either accepts one of two lines.  Misuse detection is dynalloc's own promise, so a program
+ * by a newline.  expect_abort_either accepts one of two lines; expect_report
+ * builds the usual line from the function and the problem.  Misuse detection is dynalloc's own promise, so a program
  * that finds another allocator under test skips.
  */
 #ifndef TEST_MISUSE_H
@@ -74,6 +75,16 @@ static __attribute__((unused)) void expect_abort(const char *what, void (*fn)(vo
                                                  const char *line)
 {
     expect_abort_either(what, fn, arg, line, NULL);
+}
+
+/* The usual report, "dynalloc: FUNC(): PROBLEM 0x…", for the pointer p that fn
+ * is given. */
+static __attribute__((unused)) void expect_report(const char *what, void (*fn)(void *), void *p,
+                                                  const char *func, const char *problem)
+{
+    char line[160];
+    snprintf(line, sizeof line, "dynalloc: %s(): %s %p", func, problem, p);
+    expect_abort(what, fn, p, line);
 }
 
 /* A child that does nothing wrong must exit 0 with nothing on stderr. */

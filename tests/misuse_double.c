@@ -38,9 +38,7 @@ static void run_case(const char *what, size_t size)
     void *p = malloc(size);
     CHECK(p != NULL);
     memset(p, 0x11, size);
-    char line[128];
-    snprintf(line, sizeof line, "dynalloc: free(): double free %p", p);
-    expect_abort(what, do_double_free, p, line);
+    expect_report(what, do_double_free, p, "free", "double free");
     free(p);
 }
 
@@ -58,29 +56,25 @@ int main(void)
     void *p = malloc(48);
     neighbours[1] = malloc(48);
     CHECK(neighbours[0] && p && neighbours[1]);
-    char line[128];
-    snprintf(line, sizeof line, "dynalloc: free(): double free %p", p);
-    expect_abort("double free between other frees", do_double_free_among, p, line);
+    expect_report("double free between other frees", do_double_free_among, p, "free", "double free");
     free(neighbours[0]);
     free(neighbours[1]);
     free(p);
 
     p = aligned_alloc(256, 512);
     CHECK(p != NULL);
-    snprintf(line, sizeof line, "dynalloc: free(): double free %p", p);
-    expect_abort("double free, aligned_alloc(256, 512)", do_double_free, p, line);
+    expect_report("double free, aligned_alloc(256, 512)", do_double_free, p, "free", "double free");
     free(p);
 
     p = malloc(100);
     CHECK(p != NULL);
-    snprintf(line, sizeof line, "dynalloc: free(): double free %p", p);
-    expect_abort("free of the old pointer after realloc", do_free_after_move, p, line);
+    expect_report("free of the old pointer after realloc", do_free_after_move, p, "free", "double free");
     free(p);
 
     /* a dedicated mapping is gone after its free: either message will do */
     p = malloc(4 << 20);
     CHECK(p != NULL);
-    char alt[128];
+    char line[128], alt[128];
     snprintf(line, sizeof line, "dynalloc: free(): double free %p", p);
     snprintf(alt, sizeof alt, "dynalloc: free(): invalid pointer %p", p);
     expect_abort_either("double free, 4 MiB dedicated mapping", do_double_free, p, line, alt);

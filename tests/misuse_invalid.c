@@ -26,9 +26,7 @@ static void do_nothing_wrong(void *p)
 
 static void expect_invalid(const char *what, void *p)
 {
-    char line[128];
-    snprintf(line, sizeof line, "dynalloc: free(): invalid pointer %p", p);
-    expect_abort(what, do_free, p, line);
+    expect_report(what, do_free, p, "free", "invalid pointer");
 }
 
 int main(void)

@@ -14,9 +14,7 @@ static void do_realloc(void *p)
 
 static void expect_invalid(const char *what, void *p)
 {
-    char line[128];
-    snprintf(line, sizeof line, "dynalloc: realloc(): invalid pointer %p", p);
-    expect_abort(what, do_realloc, p, line);
+    expect_report(what, do_realloc, p, "realloc", "invalid pointer");
 }
 
 int main(void)
