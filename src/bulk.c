@@ -8,9 +8,11 @@
  *  - above: a huge segment, one mapping of its own: the segment header in the
  *    first slice, the block at offset 4 KiB (or at its alignment, up to 4 MiB
  *    where the block starts on the next segment boundary: see da_segment_of).
- *    Freed mappings wait in a small cache (8 mappings, 32 MiB at most) for the
- *    purge delay; realloc resizes
- *    them with mremap, never copying.
+ *    Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB without
+ *    the purger thread) for the purge delay.  Any huge request takes a cached
+ *    mapping when there is one, resized with mremap, so its resident pages are
+ *    reused instead of faulted in again.  Before fresh memory comes from the OS
+ *    (a new segment, a huge block that grows) a cache above 32 MiB is emptied.  realloc resizes huge blocks with mremap, never copying.
  *
  * Invariants: a bulk run in use has xfree in state NOTIFY (it is always "full"),
  * so a free from another thread reaches the owner through heap->delayed; it is
@@ -165,26 +167,60 @@ static size_t huge_offset(size_t align) {
   return align <= DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE;
 }
 
-/* A cached mapping of at least map bytes and at most 25% more. */
-static da_segment_t *huge_cache_take(size_t map) {
+/* A cached mapping for a block that needs map bytes: one of at least map and at
+ * most 25 % more, as it is; else the smallest larger one, cut down to map; else
+ * the largest smaller one, grown to map by mremap (its resident pages stay, only
+ * the new part faults in).  So while the cache holds anything, no huge request
+ * maps fresh memory, and a freed mapping is either reused or returned after the
+ * purge delay.  *dirty: how many bytes of the block may be non-zero. */
+static da_segment_t *huge_cache_take(size_t map, size_t *dirty) {
   if (da_huge_cache_bytes() == 0) return NULL;
-  da_segment_t *seg = NULL;
+  size_t fit = DA_HUGE_CACHE_SLOTS, larger = DA_HUGE_CACHE_SLOTS, smaller = DA_HUGE_CACHE_SLOTS;
   pthread_mutex_lock(&huge_lock);
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
-    da_segment_t *s = huge_cache[i];
-    if (s && s->map_size >= map && s->map_size - map <= map / 4) {
-      huge_cache[i] = NULL;
-      atomic_fetch_sub(&huge_cached_bytes, s->map_size);
-      seg = s;
+    const da_segment_t *s = huge_cache[i];
+    if (s == NULL) continue;
+    if (s->map_size >= map && s->map_size - map <= map / 4) {
+      fit = i;
       break;
     }
+    if (s->map_size > map) {
+      if (larger == DA_HUGE_CACHE_SLOTS || s->map_size < huge_cache[larger]->map_size) larger = i;
+    } else if (smaller == DA_HUGE_CACHE_SLOTS || s->map_size > huge_cache[smaller]->map_size) {
+      smaller = i;
+    }
+  }
+  size_t pick = fit != DA_HUGE_CACHE_SLOTS ? fit : larger != DA_HUGE_CACHE_SLOTS ? larger : smaller;
+  da_segment_t *seg = NULL;
+  if (pick != DA_HUGE_CACHE_SLOTS) {
+    seg = huge_cache[pick];
+    huge_cache[pick] = NULL;
+    atomic_fetch_sub(&huge_cached_bytes, seg->map_size);
   }
   pthread_mutex_unlock(&huge_lock);
+  if (seg == NULL) return NULL;
+  *dirty = seg->huge_size;
+  if (pick != fit) {
+    if (seg->map_size < map) da_huge_cache_shed();
+    da_segment_t *moved = da_os_remap(seg, seg->map_size, map, DA_SEGMENT_SIZE);
+    if (moved == NULL) {   /* the OS refused: give it back, the caller maps afresh */
+      da_os_free(seg, seg->map_size, false);
+      return NULL;
+    }
+    seg = moved;
+    seg->map_size = map;
+  }
   return seg;
 }
 
+/* The byte limit of the huge cache: large while the purger returns expired
+ * mappings after the purge delay, small when only slow paths would. */
+static size_t huge_cache_limit(void) {
+  return da_options.purge_thread ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
+}
+
 static bool huge_cache_put(da_segment_t *seg) {
-  if (da_huge_cache_bytes() + seg->map_size > DA_HUGE_CACHE_MAX || da_options.purge_delay_ms == 0)
+  if (da_huge_cache_bytes() + seg->map_size > huge_cache_limit() || da_options.purge_delay_ms == 0)
     return false;
   bool done = false;
   pthread_mutex_lock(&huge_lock);
@@ -221,11 +257,19 @@ void da_huge_cache_trim(bool all) {
   pthread_mutex_unlock(&huge_trim_lock);
 }
 
+/* Called before fresh memory comes from the OS (a new segment, a huge block
+ * grown in place): cached mappings beyond the small limit would only add to the
+ * peak then, so they all go back. */
+void da_huge_cache_shed(void) {
+  if (da_huge_cache_bytes() > DA_HUGE_CACHE_KEEP) da_huge_cache_trim(true);
+}
+
 static void *huge_alloc(size_t size, size_t align, bool zero) {
   size_t off = huge_offset(align);
   if (size > (size_t)PTRDIFF_MAX - off - DA_SLICE_SIZE) { errno = ENOMEM; return NULL; }
   size_t map = off + round_slices(size);
-  da_segment_t *seg = align <= DA_SLICE_SIZE ? huge_cache_take(map) : NULL;
+  size_t dirty = 0;
+  da_segment_t *seg = align <= DA_SLICE_SIZE ? huge_cache_take(map, &dirty) : NULL;
   bool fresh = seg == NULL;
   if (fresh) {
     size_t map_align = align > DA_SEGMENT_SIZE ? align : DA_SEGMENT_SIZE;
@@ -254,7 +298,7 @@ static void *huge_alloc(size_t size, size_t align, bool zero) {
   uint8_t *p = (uint8_t *)seg + off;
   da_purger_check();
   if (zero) {
-    if (!fresh) memset(p, 0, size);
+    if (!fresh) memset(p, 0, size < dirty ? size : dirty);
   } else if (!fresh) {
     ((da_block_t *)p)->key = 0;
   }
@@ -327,7 +371,10 @@ void *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size) {
   if (size <= DA_HUGE_THRESHOLD || size > (size_t)PTRDIFF_MAX / 2) return NULL;
   /* growing: a quarter more than asked, so that a block growing in small steps
    * costs one mremap per 25 % of growth, not one per page */
-  if (size > seg->huge_size) size += size / 4;
+  if (size > seg->huge_size) {
+    size += size / 4;
+    da_huge_cache_shed();
+  }
   size_t map = off + round_slices(size);
   da_segmap_set(seg, false);
   da_segment_t *moved = da_os_remap(seg, seg->map_size, map, DA_SEGMENT_SIZE);

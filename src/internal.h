@@ -230,6 +230,7 @@ void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
 bool   da_bulk_grow(da_page_t *page, size_t size);
 size_t da_bulk_usable(const da_page_t *page, const void *p);
 void   da_huge_cache_trim(bool all);
+void   da_huge_cache_shed(void);
 size_t da_huge_cache_bytes(void);
 void   da_huge_lock(bool lock, bool child);
 void   da_huge_free(da_page_t *page);

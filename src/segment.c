@@ -211,6 +211,7 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   bool from_sbrk = seg ? seg->from_sbrk : false;
   bool dirty = seg ? seg->cache_dirty : false;
   if (seg == NULL) {
+    da_huge_cache_shed();
     seg = da_os_alloc_segment(&from_sbrk);
     if (seg == NULL) {   /* out of memory: give back what is free, try once more */
       da_heap_release_free(heap);

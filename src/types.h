@@ -61,7 +61,8 @@
 #define DA_POOL_MAX         4096                      /* largest pool request */
 #define DA_HUGE_THRESHOLD   ((size_t)1 << 20)         /* larger: a mapping of its own */
 #define DA_EXTEND_BYTES     4096                      /* carve a page's blocks ~4 KiB at a time */
-#define DA_HUGE_CACHE_MAX   ((size_t)32 << 20)        /* freed huge mappings kept, in bytes */
+#define DA_HUGE_CACHE_MAX   ((size_t)1 << 30)         /* freed huge mappings kept, in bytes, … */
+#define DA_HUGE_CACHE_KEEP  ((size_t)32 << 20)        /* … and without the purger thread */
 #define DA_ALIGN            16                        /* minimum alignment of every block */
 
 /* Size classes: 16-byte steps to 128 B (bins 1–8), then four classes per power of

@@ -1,0 +1,102 @@
+/* whitebox_huge.c — internals: the cache of freed huge mappings.
+ *
+ * Covers: a freed huge block's mapping serves the next huge request — as it is
+ * when the size fits (up to 25 % larger), cut down when it is larger, grown by
+ * mremap when it is smaller (mapped bytes change by the difference only);
+ * memory from any of these is zero for calloc; a huge block that grows while the cache holds more than
+ * 32 MiB empties the cache first; without the purger thread the cache keeps at
+ * most 32 MiB; malloc_trim empties it. */
+#include "check.h"
+#include "internal.h"
+#include "dynalloc.h"
+
+#define MIB ((size_t)1 << 20)
+
+static uint64_t mmaps(void) { return atomic_load(&da_os_stats.mmap_calls); }
+
+static void fill(void *p, size_t n) { memset(p, 0xa5, n); }
+
+static bool all_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i += 4096)
+    if (p[i] != 0 || p[i + 4095 < n ? i + 4095 : n - 1] != 0) return false;
+  return true;
+}
+
+/* Frees a written block of `had` bytes, then asks for `want` bytes (zeroed with
+ * calloc when zero): no new mapping, and the block is usable in full. */
+static void check_reuse(size_t had, size_t want, bool zero) {
+  void *a = da_malloc(had);
+  CHECK(a != NULL);
+  fill(a, had);
+  da_free(a);
+  CHECK(da_huge_cache_bytes() >= had);
+  uint64_t before = mmaps(), remaps = atomic_load(&da_os_stats.mremap_calls);
+  size_t mapped = atomic_load(&da_os_stats.mapped);
+  unsigned char *b = zero ? da_calloc(1, want) : da_malloc(want);
+  CHECK(b != NULL);
+  CHECK(da_huge_cache_bytes() == 0);
+  /* the mapping grew, shrank or stayed: mapped bytes changed by the difference */
+  CHECK(atomic_load(&da_os_stats.mapped) <= mapped + (want > had ? want - had : 0));
+  if (want <= had) CHECK(mmaps() == before);   /* growing may move it: a reservation */
+  if (want > had || had - want > want / 4) CHECK(atomic_load(&da_os_stats.mremap_calls) > remaps);
+  CHECK(da_malloc_usable_size(b) >= want);
+  if (zero) CHECK(all_zero(b, want));
+  fill(b, want);
+  da_free(b);
+  CHECK(da_malloc_trim(0) == 1);
+  CHECK(da_huge_cache_bytes() == 0);
+}
+
+int main(void) {
+  /* no expiry during the test: the checks look at what the cache holds */
+  setenv("DYNALLOC_PURGE_DELAY", "600000", 1);
+  test_name = "whitebox_huge";
+  /* past 8 MiB mapped the purger thread starts (its stack is an mmap): first */
+  void *start = da_malloc(16 * MIB);
+  CHECK(start != NULL);
+  da_free(da_malloc(16));
+  da_free(start);
+  da_malloc_trim(0);
+
+  check_reuse(8 * MIB, 8 * MIB, false);   /* the same size */
+  check_reuse(8 * MIB, 7 * MIB, true);    /* fits within 25 % */
+  check_reuse(32 * MIB, 5 * MIB, true);   /* cut down */
+  check_reuse(4 * MIB, 16 * MIB, true);   /* grown: the old part is cleared, the new part is fresh */
+  check_reuse(4 * MIB, 16 * MIB, false);
+
+  /* a cut-down mapping gives its tail back */
+  void *big = da_malloc(64 * MIB);
+  CHECK(big != NULL);
+  da_free(big);
+  size_t mapped = atomic_load(&da_os_stats.mapped);
+  void *small = da_malloc(2 * MIB);
+  CHECK(small != NULL && atomic_load(&da_os_stats.mapped) <= mapped - 60 * MIB);
+  da_free(small);
+  da_malloc_trim(0);
+
+  /* a block growing by realloc first empties a cache above 32 MiB */
+  void *grow = da_malloc(2 * MIB);
+  void *cached = da_malloc(48 * MIB);
+  CHECK(grow != NULL && cached != NULL);
+  da_free(cached);
+  CHECK(da_huge_cache_bytes() >= 48 * MIB);
+  grow = da_realloc(grow, 8 * MIB);
+  CHECK(grow != NULL && da_huge_cache_bytes() == 0);
+  da_free(grow);
+  da_malloc_trim(0);
+
+  /* without the purger thread nothing would return an idle cache: 32 MiB at most */
+  da_options.purge_thread = 0;
+  void *x = da_malloc(48 * MIB);
+  CHECK(x != NULL);
+  da_free(x);
+  CHECK(da_huge_cache_bytes() == 0);
+  x = da_malloc(8 * MIB);
+  CHECK(x != NULL);
+  da_free(x);
+  CHECK(da_huge_cache_bytes() >= 8 * MIB && da_huge_cache_bytes() <= DA_HUGE_CACHE_KEEP);
+  da_malloc_trim(0);
+  CHECK(da_huge_cache_bytes() == 0);
+  printf("whitebox_huge: ok\n");
+  return 0;
+}
