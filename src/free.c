@@ -115,18 +115,15 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
-  if (da_owner(page) == NULL && heap != &da_heap_empty) {
-    /* Abandoned: reclaim its segment (collecting what others freed there). */
-    da_segment_t *seg = da_segment_of_page(page);
-    if (da_segment_reclaim(heap, seg) && (page->kind == DA_KIND_FREE || da_owner(page) != heap)) {
-      da_invalid("free", "double free", p);   /* the adoption found it already free */
-    }
-  }
+  /* An ownerless page (its thread exited) takes the block on its remote list, as
+   * any other thread's page would: a thread that adopts the segment to allocate
+   * collects it, or else the purger does. */
   if (da_owner(page) == heap) {
     block->key = da_free_mark(block);
     da_free_local(heap, page, block);
   } else {
     da_free_remote(page, block);
+    if (da_owner(page) == NULL) da_purger_notify();
   }
 #if DA_DEBUG >= 3
   if (heap != &da_heap_empty && !da_heap_is_valid(heap)) da_fatal("heap %p invalid after free", heap);
@@ -141,10 +138,11 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
   uint16_t kf = kind_and_flags(page);
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_free_cached(heap, page, p))
     return;
-  if (kf == DA_KIND_POOL && da_owner(page) != NULL && da_owner(page) != heap && DA_DEBUG < 3) {
+  if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
       da_free_remote(page, b);
+      if (da_owner(page) == NULL) da_purger_notify();   /* its thread exited */
       return;
     }
   }

@@ -58,7 +58,7 @@ static void purge_one(da_heap_t *heap, void *arg) {
 bool da_purger_pass(void) {
   bool more = false;
   da_heap_foreach_live(purge_one, &more);
-  da_segment_purge_abandoned((uint32_t)da_clock_ms(), (uint32_t)da_options.purge_delay_ms);
+  if (da_segment_purge_abandoned((uint32_t)da_clock_ms(), (uint32_t)da_options.purge_delay_ms)) more = true;
   if (da_segment_cache_maintain(false)) more = true;
   da_huge_cache_trim(false);
   if (da_huge_cache_bytes() != 0) more = true;

@@ -240,6 +240,16 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   return seg;
 }
 
+/* Put an empty segment on the global cache (segments_lock held). */
+static void cache_push_locked(da_segment_t *seg, bool dirty) {
+  da_segmap_set(seg, false);
+  seg->cache_dirty = dirty;
+  seg->cached_at = da_clock_ms();
+  seg->next = cache_list;
+  cache_list = seg;
+  cache_count++;
+}
+
 /* An empty segment (free runs only) leaves its heap for the global cache at
  * once, pages and all: a thread that needs a segment soon (another round of the
  * same work, the next short-lived thread) takes it warm.  It keeps its free runs
@@ -258,12 +268,7 @@ static void segment_release(da_heap_t *heap, da_segment_t *seg) {
   if (!dirty) segment_coalesce(NULL, seg, true);
   pthread_mutex_lock(&segments_lock);
   segment_unlink_locked(heap, seg);
-  da_segmap_set(seg, false);
-  seg->cache_dirty = dirty;
-  seg->cached_at = da_clock_ms();
-  seg->next = cache_list;
-  cache_list = seg;
-  cache_count++;
+  cache_push_locked(seg, dirty);
   pthread_mutex_unlock(&segments_lock);
 }
 
@@ -552,17 +557,6 @@ bool da_segment_try_adopt(da_heap_t *heap) {
   return true;
 }
 
-/* A thread freeing into an abandoned segment takes the whole segment: its later
- * frees there are then local, and memory of exited threads is reused at once. */
-bool da_segment_reclaim(da_heap_t *heap, da_segment_t *seg) {
-  pthread_mutex_lock(&segments_lock);
-  bool taken = seg->abandoned && seg->kind == DA_SEGMENT_NORMAL;
-  if (taken) abandoned_unlink_locked(seg);
-  pthread_mutex_unlock(&segments_lock);
-  if (taken) segment_adopt(heap, seg);
-  return taken;
-}
-
 static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
   da_span_lock(heap);
   segment_link(heap, seg);
@@ -582,20 +576,46 @@ static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
   da_span_unlock(heap);
 }
 
-/* The purger's pass over abandoned segments: their free runs have no owner. */
-void da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
-  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return;
+/* The purger's pass over abandoned segments.  Their pages have no owner, so it
+ * collects what other threads freed into them: a pool page or bulk run whose
+ * blocks have all come back becomes a dirty free run, and dirty free runs are
+ * purged after the delay.  A segment left with free runs only goes to the
+ * segment cache.  Returns whether a dirty run still waits for its delay.
+ * All under segments_lock: an adopter unlinks a segment under
+ * it before touching its pages, and remote frees only push onto xfree lists. */
+bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
+  if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return false;
+  bool waiting = false;
   pthread_mutex_lock(&segments_lock);
-  for (da_segment_t *seg = abandoned_list; seg; seg = seg->next) {
+  da_segment_t *next;
+  for (da_segment_t *seg = abandoned_list; seg; seg = next) {
+    next = seg->next;
+    bool dirty = false;
     for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
       da_page_t *run = &seg->pages[i];
-      if (run->kind != DA_KIND_FREE || !run->dirty || now - run->magic < delay) continue;
-      da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
-      run->dirty = 0;
+      if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK) {
+        da_page_collect(run);
+        if (da_used(run) != 0) continue;
+        seg->used_slices -= run->slice_count;
+        atomic_store_explicit(&run->xfree, 0, memory_order_relaxed);
+        free_run_init(NULL, seg, i, run->slice_count, true, now);
+      }
+      if (run->kind != DA_KIND_FREE) continue;
+      if (run->dirty && now - run->magic >= delay) {
+        da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);
+        run->dirty = 0;
+      }
+      dirty |= run->dirty;
     }
-    segment_coalesce(NULL, seg, false);
+    waiting |= dirty;
+    segment_coalesce(NULL, seg, seg->used_slices == 0 && !dirty);
+    if (seg->used_slices == 0 && seg->kind == DA_SEGMENT_NORMAL) {
+      abandoned_unlink_locked(seg);
+      cache_push_locked(seg, dirty);
+    }
   }
   pthread_mutex_unlock(&segments_lock);
+  return waiting;
 }
 
 /* ---- validity (DA_DEBUG ≥ 3 walks call it after each state change) ------------------------ */
