@@ -42,9 +42,10 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
       }
       return;
     }
-    block->next = (da_block_t *)(tf & ~DA_X_MASK);
-    if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, (uintptr_t)block | (tf & DA_X_MASK),
-                                              memory_order_release, memory_order_relaxed))
+    block->next = da_x_list(tf);
+    uintptr_t pushed = (uintptr_t)block | ((tf & ~DA_X_LIST_MASK) + DA_X_ONE);   /* state kept, count + 1 */
+    if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, pushed, memory_order_release,
+                                              memory_order_relaxed))
       return;
   }
 }

@@ -79,18 +79,29 @@ void da_page_set_owner(da_page_t *page, da_heap_t *heap) {
   DA_SET(page->flags, (uint8_t)(page->flags & ~DA_PAGE_IN_FULL));
 }
 
-/* Move the blocks other threads freed onto the page's free list. */
+/* Move the blocks other threads freed onto the page's free list.  The xfree
+ * word carries the list's length, and the list becomes the free list as it is
+ * when that is empty (the usual case: the owner collects when it runs out), so
+ * the blocks, written last by other threads, are not walked here; otherwise the
+ * list is walked to its tail. */
 void da_page_collect(da_page_t *page) {
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
-  if ((tf & ~DA_X_MASK) == 0) return;
+  if (da_x_list(tf) == NULL) return;
   while (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, tf & DA_X_MASK,
                                                 memory_order_acquire, memory_order_relaxed)) {
   }
-  da_block_t *list = (da_block_t *)(tf & ~DA_X_MASK);
-  da_block_t *tail = list;
-  uint32_t n = 1;
-  while (tail->next) { tail = tail->next; n++; }
-  tail->next = page->free;
+  da_block_t *list = da_x_list(tf);
+  uint32_t n = da_x_count(tf);
+#if DA_DEBUG >= 2
+  uint32_t walked = 0;
+  for (const da_block_t *b = list; b != NULL; b = b->next) walked++;
+  da_assert(walked == n);
+#endif
+  if (page->free != NULL) {
+    da_block_t *tail = list;
+    while (tail->next) tail = tail->next;
+    tail->next = page->free;
+  }
   page->free = list;
   da_used_set(page, da_used(page) - n);
 }
@@ -101,7 +112,7 @@ static bool page_make_full(da_heap_t *heap, da_page_t *page) {
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
   for (;;) {
     da_assert((tf & DA_X_MASK) == DA_X_NORMAL);
-    if ((tf & ~DA_X_MASK) != 0) { da_page_collect(page); return false; }
+    if (da_x_list(tf) != NULL) { da_page_collect(page); return false; }
     if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, DA_X_NOTIFY,
                                               memory_order_acq_rel, memory_order_relaxed)) break;
   }
@@ -177,13 +188,15 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
 
 /* Find a page of the bin with a free block: walk the queue collecting remote
  * frees, moving exhausted pages to the full queue (each page visited either
- * serves or leaves the queue, so the walk is amortised O(1)); else a new page. */
+ * serves or leaves the queue, so the walk is amortised O(1)); else a new page.
+ * A page that has local free blocks serves without collecting: its remote
+ * frees are taken when those run out, in one step with no walk. */
 static da_page_t *page_find(da_heap_t *heap, size_t bin) {
   da_queue_t *q = &heap->bins[bin];
   da_page_t *page = q->first;
   while (page) {
     da_page_t *next = page->next;
-    da_page_collect(page);
+    if (page->free == NULL) da_page_collect(page);
     if (page->free) break;
     if (page->capacity < page->reserved) { page_extend(page); break; }
     if (!page_make_full(heap, page)) break;

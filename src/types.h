@@ -100,13 +100,22 @@ enum da_page_flag {             /* zero for an owner's ordinary free: one test *
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
 };
 
-/* page->xfree holds a block list in its upper bits and this state in its low 2 bits */
+/* page->xfree holds the state in its low 2 bits, the head of a block list in bits
+ * 4–47 (blocks are 16-byte aligned; user-space addresses are below 2^47: see
+ * DA_SEGMAP_BITS) and the list's length in bits 48–63 (a page has at most 4096
+ * blocks), so that the owner takes the list without walking it to count. */
 enum da_xstate {
   DA_X_NORMAL  = 0,             /* remote frees push onto xfree */
   DA_X_NOTIFY  = 1,             /* page is full: the next remote free goes to heap->delayed */
   DA_X_FREEING = 2,             /* a remote thread is pushing onto heap->delayed right now */
 };
-#define DA_X_MASK ((uintptr_t)3)
+#define DA_X_MASK       ((uintptr_t)3)
+#define DA_X_COUNT_SHIFT 48
+#define DA_X_ONE        ((uintptr_t)1 << DA_X_COUNT_SHIFT)      /* one more block on the list */
+#define DA_X_LIST_MASK  ((DA_X_ONE - 1) & ~DA_X_MASK)
+static inline struct da_block_s *da_x_list(uintptr_t tf) { return (struct da_block_s *)(tf & DA_X_LIST_MASK); }
+static inline uint32_t da_x_count(uintptr_t tf) { return (uint32_t)(tf >> DA_X_COUNT_SHIFT); }
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN < 65536, "the xfree count has 16 bits");
 
 typedef struct da_page_s {
   da_block_t          *free;        /* blocks ready for malloc (owner only) */
