@@ -74,7 +74,7 @@ void *da_realloc_core(void *p, size_t size) {
    * vector grown in small steps is then copied O(log n) times, not once a page. */
   size_t want = size;
   if (size > usable && size > DA_POOL_MAX && usable + usable / 4 > size) want = usable + usable / 4;
-  void *q = da_malloc(want);
+  void *q = size > usable && want >= DA_REALLOC_MAP_MIN ? da_huge_alloc(want) : da_malloc(want);
   if (q == NULL && want != size) q = da_malloc(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);

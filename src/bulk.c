@@ -316,6 +316,14 @@ static void huge_free(da_segment_t *seg) {
   da_os_free(seg, seg->map_size, false);
 }
 
+/* A mapping of its own for a block that realloc moves (DA_REALLOC_MAP_MIN and
+ * more): it grows further with mremap, moving pages rather than bytes, and
+ * leaves no hole in a segment behind. */
+void *da_huge_alloc(size_t size) {
+  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  return huge_alloc(size, DA_ALIGN, false);
+}
+
 void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   /* fast path: a cached run of the right length (the empty heap caches nothing) */
   size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
@@ -368,7 +376,7 @@ void *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size) {
   da_segment_t *seg = da_segment_of_page(page);
   size_t off = (size_t)((uint8_t *)p - (uint8_t *)seg);
   if (size <= seg->huge_size && size >= seg->huge_size / 2) return p;
-  if (size <= DA_HUGE_THRESHOLD || size > (size_t)PTRDIFF_MAX / 2) return NULL;
+  if (size < DA_REALLOC_MAP_MIN || size > (size_t)PTRDIFF_MAX / 2) return NULL;
   /* growing: a quarter more than asked, so that a block growing in small steps
    * costs one mremap per 25 % of growth, not one per page */
   if (size > seg->huge_size) {

@@ -226,6 +226,7 @@ void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 bool   da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
+void  *da_huge_alloc(size_t size);
 bool   da_bulk_grow(da_page_t *page, size_t size);
 size_t da_bulk_usable(const da_page_t *page, const void *p);
 void   da_huge_cache_trim(bool all);

@@ -60,6 +60,7 @@
 #define DA_POOL_PAGE_SLICES (DA_POOL_PAGE_SIZE >> DA_SLICE_SHIFT)
 #define DA_POOL_MAX         4096                      /* largest pool request */
 #define DA_HUGE_THRESHOLD   ((size_t)1 << 20)         /* larger: a mapping of its own */
+#define DA_REALLOC_MAP_MIN  ((size_t)256 << 10)       /* a block realloc moves at this size or more: a mapping */
 #define DA_EXTEND_BYTES     4096                      /* carve a page's blocks ~4 KiB at a time */
 #define DA_HUGE_CACHE_MAX   ((size_t)1 << 30)         /* freed huge mappings kept, in bytes, … */
 #define DA_HUGE_CACHE_KEEP  ((size_t)32 << 20)        /* … and without the purger thread */

@@ -5,7 +5,8 @@
  * mremap when it is smaller (mapped bytes change by the difference only);
  * memory from any of these is zero for calloc; a huge block that grows while the cache holds more than
  * 32 MiB empties the cache first; without the purger thread the cache keeps at
- * most 32 MiB; malloc_trim empties it. */
+ * most 32 MiB; malloc_trim empties it; a block that realloc moves at 256 KiB or
+ * more becomes a mapping, and its contents follow it. */
 #include "check.h"
 #include "internal.h"
 #include "dynalloc.h"
@@ -83,6 +84,33 @@ int main(void) {
   grow = da_realloc(grow, 8 * MIB);
   CHECK(grow != NULL && da_huge_cache_bytes() == 0);
   da_free(grow);
+  da_malloc_trim(0);
+
+  /* a block that realloc moves at 256 KiB or more becomes a mapping of its own,
+   * which then grows by mremap; the contents follow */
+  size_t len = 128 << 10;
+  unsigned char *str = da_malloc(len);
+  CHECK(str != NULL);
+  memset(str, 0x5a, len);
+  int moved_to_mapping = 0;
+  void *blockers[64];
+  for (int i = 0; i < 64; i++) {
+    blockers[i] = da_malloc(8192);   /* keeps a bulk block from growing in place */
+    size_t next = len + (32 << 10);
+    unsigned char *q = da_realloc(str, next);
+    CHECK(q != NULL);
+    CHECK(q[0] == 0x5a && q[len / 2] == 0x5a && q[len - 1] == 0x5a);
+    if (q != str && next >= DA_REALLOC_MAP_MIN) {
+      CHECK(da_page_of(q)->kind == DA_KIND_HUGE);
+      moved_to_mapping++;
+    }
+    memset(q + len, 0x5a, next - len);
+    str = q;
+    len = next;
+  }
+  CHECK(moved_to_mapping > 0 && da_page_of(str)->kind == DA_KIND_HUGE);
+  da_free(str);
+  for (int i = 0; i < 64; i++) da_free(blockers[i]);
   da_malloc_trim(0);
 
   /* without the purger thread nothing would return an idle cache: 32 MiB at most */
