@@ -8,12 +8,19 @@
  * ENOMEM; a size above PTRDIFF_MAX never reaches the OS layer.
  */
 #include "internal.h"
+#include "bulk_cache.h"
 #include <errno.h>
 #include <string.h>
 
 static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   return da_bulk_alloc(da_heap_tls, size, align, zero);
+}
+
+/* malloc above 4096 B: the bulk cache inline, one call from malloc. */
+static DA_NOINLINE void *malloc_large(size_t size) {
+  void *p = da_bulk_cache_malloc(da_heap_tls, size);
+  return likely(p != NULL) ? p : alloc_large(size, DA_ALIGN, false);
 }
 
 DA_API void *da_malloc(size_t size) {
@@ -31,7 +38,7 @@ DA_API void *da_malloc(size_t size) {
     }
     return da_page_malloc_slow(heap, bin);
   }
-  return alloc_large(size, DA_ALIGN, false);
+  return malloc_large(size);
 }
 
 /* align is a power of two.  Pool blocks of a power-of-two class are aligned to

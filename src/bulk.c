@@ -8,11 +8,14 @@
  *  - above: a huge segment, one mapping of its own: the segment header in the
  *    first slice, the block at offset 4 KiB (or at its alignment, up to 4 MiB
  *    where the block starts on the next segment boundary: see da_segment_of).
- *    Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB without
- *    the purger thread) for the purge delay.  Any huge request takes a cached
- *    mapping when there is one, resized with mremap, so its resident pages are
- *    reused instead of faulted in again.  Before fresh memory comes from the OS
- *    (a new segment, a huge block that grows) a cache above 32 MiB is emptied.  realloc resizes huge blocks with mremap, never copying.
+ *    A block that realloc moves at DA_REALLOC_MAP_MIN (256 KiB) or more gets one
+ *    too.  Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB
+ *    without the purger thread) for the purge delay.  Any huge request takes a
+ *    cached mapping when there is one, resized with mremap, so its resident
+ *    pages are reused instead of faulted in again.  Before fresh memory comes
+ *    from the OS (a new segment, a huge block that grows) a cache above 32 MiB
+ *    is emptied.  realloc resizes huge blocks with mremap, never copying.
+ *  - the bulk cache of freed runs up to 64 KiB: bulk_cache.h.
  *
  * Invariants: a bulk run in use has xfree in state NOTIFY (it is always "full"),
  * so a free from another thread reaches the owner through heap->delayed; it is
@@ -21,6 +24,7 @@
  * is set exactly while its block is live.
  */
 #include "internal.h"
+#include "bulk_cache.h"
 #include <errno.h>
 #include <string.h>
 
@@ -63,30 +67,6 @@ void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
 static size_t round_slices(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
 
 /* ---- runs ------------------------------------------------------------------------------------ */
-/* The bulk cache: a freed run of ≤ 64 KiB stays whole (kind CACHED) on a
- * per-heap list by length, so a malloc/free loop of such sizes skips splitting
- * and coalescing.  It is flushed into the free runs when unused for the purge
- * delay, at malloc_trim and at thread exit. */
-static inline da_page_t *bulk_cache_take(da_heap_t *heap, size_t slices) {
-  da_page_t *run = heap->bulk_cache[slices];
-  if (run == NULL) return NULL;
-  heap->bulk_cache[slices] = run->next;
-  heap->bulk_cached[slices]--;
-  run->next = NULL;
-  run->dirty = 1;
-  return run;
-}
-
-static inline bool bulk_cache_put(da_heap_t *heap, da_page_t *run) {
-  size_t slices = run->slice_count;
-  if (slices > DA_BULK_CACHE_SLICES || heap->bulk_cached[slices] >= DA_BULK_CACHE_DEPTH) return false;
-  DA_SET(run->kind, (uint8_t)DA_KIND_CACHED);
-  run->next = heap->bulk_cache[slices];
-  heap->bulk_cache[slices] = run;
-  heap->bulk_cached[slices]++;
-  return true;
-}
-
 void da_bulk_cache_flush(da_heap_t *heap, bool force) {
   if (!force && da_clock_ms() - heap->bulk_cache_used_ms < (uint64_t)da_options.purge_delay_ms) return;
   for (size_t n = 1; n <= DA_BULK_CACHE_SLICES; n++) {
@@ -106,7 +86,7 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
   size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
   if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
-  da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? bulk_cache_take(heap, slices) : NULL;
+  da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? da_bulk_cache_take(heap, slices) : NULL;
   if (run == NULL) {
     da_heap_maintain(heap);
     run = da_segment_run_alloc(heap, slices, 1);
@@ -135,26 +115,12 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   return p;
 }
 
-/* The owner frees a bulk block that starts its run (flags 0) into the bulk
- * cache; false when the cache has no room or the block looks freed already
- * (free_generic then decides). */
-bool da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p) {
-  da_block_t *b = p;
-  if ((uint8_t *)p != da_page_start(da_segment_of_page(page), page) || b->key == da_free_mark(b))
-    return false;
-  if (!bulk_cache_put(heap, page)) return false;
-  heap->stats.bulk_frees++;
-  atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
-  if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
-  return true;
-}
-
 void da_bulk_free(da_heap_t *heap, da_page_t *page) {
   DA_SET(page->flags, (uint8_t)0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.bulk_frees++;
-  if (bulk_cache_put(heap, page)) {
-    if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
+  if (da_bulk_cache_put(heap, page)) {
+    da_bulk_cache_used(heap);
     return;
   }
   da_segment_run_free(heap, page);
@@ -325,20 +291,6 @@ void *da_huge_alloc(size_t size) {
 }
 
 void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
-  /* fast path: a cached run of the right length (the empty heap caches nothing) */
-  size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
-  if (likely(align <= DA_ALIGN && !zero && slices <= DA_BULK_CACHE_SLICES)) {
-    da_page_t *run;
-    if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) == 0 &&
-        (run = bulk_cache_take(heap, slices)) != NULL) {
-      atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
-      DA_SET(run->kind, (uint8_t)DA_KIND_BULK);
-      heap->stats.bulk_mallocs++;
-      da_block_t *b = (da_block_t *)da_page_start(da_segment_of_page(run), run);
-      b->key = 0;
-      return b;
-    }
-  }
   if (align < DA_ALIGN) align = DA_ALIGN;
   if (size < DA_ALIGN) size = DA_ALIGN;   /* an aligned block must lie inside its run */
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;

@@ -13,6 +13,7 @@
  * key = da_free_key ^ address.
  */
 #include "internal.h"
+#include "bulk_cache.h"
 #include <string.h>
 
 static inline uint16_t kind_and_flags(const da_page_t *page) {
@@ -137,7 +138,7 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *heap) {
   da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
-  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_free_cached(heap, page, p))
+  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_cache_free(heap, page, p))
     return;
   if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
     da_block_t *b = p;

@@ -223,7 +223,6 @@ static inline da_heap_t *da_heap_get(void) {
 /* ---- bulk.c: blocks above 4096 bytes ----------------------------------------------------------- */
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
-bool   da_bulk_free_cached(da_heap_t *heap, da_page_t *page, void *p);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
 void  *da_huge_alloc(size_t size);
