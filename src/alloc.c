@@ -67,10 +67,10 @@ void *da_alloc_zeroed(size_t size) {
  * it; huge blocks are resized by remapping; everything else moves. */
 void *da_realloc_core(void *p, size_t size) {
   if (p == NULL) return da_malloc(size);
-  size_t usable = da_usable_size(p, "realloc");
+  da_page_t *page;
+  size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (size <= usable && size >= usable / 2) return p;
-  da_page_t *page = da_page_of(p);
   if (page->kind == DA_KIND_HUGE) {
     void *q = da_bulk_realloc_huge(page, p, size);
     if (q != NULL) return q;
