@@ -10,7 +10,7 @@
  *    where the block starts on the next segment boundary: see da_segment_of).
  *    A block that realloc moves at DA_REALLOC_MAP_MIN (256 KiB) or more gets one
  *    too.  Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB
- *    without the purger thread) for the purge delay.  Any huge request takes a
+ *    without a running purger thread) for the purge delay.  Any huge request takes a
  *    cached mapping when there is one, resized with mremap, so its resident
  *    pages are reused instead of faulted in again.  Before fresh memory comes
  *    from the OS (a new segment, a huge block that grows) a cache above 32 MiB
@@ -179,18 +179,21 @@ static da_segment_t *huge_cache_take(size_t map, size_t *dirty) {
   return seg;
 }
 
-/* The byte limit of the huge cache: large while the purger returns expired
- * mappings after the purge delay, small when only slow paths would. */
+/* The byte limit of the huge cache: large while the purger thread runs and
+ * returns expired mappings after the purge delay, small when only slow paths
+ * would (the purger is off, failed to start, or ended with the last heap: it
+ * then sheds the cache down to this, under huge_lock, and a put that reads the
+ * flag under that lock after it sees the small limit). */
 static size_t huge_cache_limit(void) {
-  return da_options.purge_thread ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
+  return atomic_load(&da_purger_running) ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
 }
 
 static bool huge_cache_put(da_segment_t *seg) {
-  if (da_huge_cache_bytes() + seg->map_size > huge_cache_limit() || da_options.purge_delay_ms == 0)
-    return false;
+  if (da_options.purge_delay_ms == 0) return false;
   bool done = false;
   pthread_mutex_lock(&huge_lock);
-  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS && !done; i++) {
+  bool room = da_huge_cache_bytes() + seg->map_size <= huge_cache_limit();
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS && room && !done; i++) {
     if (huge_cache[i] == NULL) {
       huge_cache[i] = seg;
       huge_cache_time[i] = da_clock_ms();

@@ -22,7 +22,8 @@ static inline uint16_t kind_and_flags(const da_page_t *page) {
 
 
 /* Push onto the page's remote list, or, for a full page (NOTIFY), onto the
- * owner's delayed list so that the owner sees the page has room again. */
+ * owner's delayed list so that the owner sees the page has room again.  A page
+ * with no owner (its thread exited) wakes the purger, which collects it. */
 void da_free_remote(da_page_t *page, da_block_t *block) {
   block->key = da_free_mark(block);
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
@@ -46,8 +47,10 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
     block->next = da_x_list(tf);
     uintptr_t pushed = (uintptr_t)block | ((tf & ~DA_X_LIST_MASK) + DA_X_ONE);   /* state kept, count + 1 */
     if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, pushed, memory_order_release,
-                                              memory_order_relaxed))
+                                              memory_order_relaxed)) {
+      if (da_owner(page) == NULL) da_purger_notify();
       return;
+    }
   }
 }
 
@@ -126,7 +129,6 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
     da_free_local(heap, page, block);
   } else {
     da_free_remote(page, block);
-    if (da_owner(page) == NULL) da_purger_notify();
   }
 #if DA_DEBUG >= 3
   if (heap != &da_heap_empty && !da_heap_is_valid(heap)) da_fatal("heap %p invalid after free", heap);
@@ -145,7 +147,6 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
       da_free_remote(page, b);
-      if (da_owner(page) == NULL) da_purger_notify();   /* its thread exited */
       return;
     }
   }

@@ -189,6 +189,7 @@ void  da_purger_start_if_needed(void);
 void  da_purger_mapped(size_t mapped);
 void  da_purger_no_heaps(void);
 extern _Atomic(int) da_purger_wanted;   /* 1: start it at the next safe point */
+extern _Atomic(int) da_purger_running;  /* 1 while the thread runs */
 static inline void da_purger_check(void) {   /* end of malloc slow paths */
   if (unlikely(atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 1)) da_purger_start_if_needed();
 }

@@ -57,8 +57,10 @@ void da_mmap_purge(void *p, size_t size) {
  * into a fresh aligned reservation with MREMAP_FIXED. */
 void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align) {
   atomic_fetch_add_explicit(&da_os_stats.mremap_calls, 1, memory_order_relaxed);
+  int saved = errno;   /* a refusal in place that the move below makes good is no error */
   void *q = mremap(p, old_size, new_size, 0);
   if (q != MAP_FAILED) return q;
+  errno = saved;
   /* The target is reserved read-write although mremap replaces it: valgrind then
    * sees the grown part as addressable (with PROT_NONE it kept that part's old
    * protection in its shadow state, while the kernel gives it the block's). */

@@ -27,7 +27,7 @@
 static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t purger_cond = PTHREAD_COND_INITIALIZER;
 static _Atomic(int) armed;
-_Atomic(int) da_purger_running;   /* the thread exists */
+_Atomic(int) da_purger_running;   /* the thread exists (and returns what waits) */
 _Atomic(int) da_purger_wanted;    /* 0 not yet, 1 start at the next safe point, 2 done */
 
 /* The OS layer reports its mapped total: past two segments the purger is wanted. */
@@ -84,6 +84,7 @@ static bool purger_should_quit(void) {
   atomic_store(&da_purger_running, 0);
   atomic_store(&da_purger_wanted, 0);
   da_purger_mapped(atomic_load(&da_os_stats.mapped));
+  da_huge_cache_shed();   /* no one would return a large cache now */
   return true;
 }
 

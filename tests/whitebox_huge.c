@@ -3,13 +3,16 @@
  * Covers: a freed huge block's mapping serves the next huge request — as it is
  * when the size fits (up to 25 % larger), cut down when it is larger, grown by
  * mremap when it is smaller (mapped bytes change by the difference only);
- * memory from any of these is zero for calloc; a huge block that grows while the cache holds more than
- * 32 MiB empties the cache first; without the purger thread the cache keeps at
- * most 32 MiB; malloc_trim empties it; a block that realloc moves at 256 KiB or
- * more becomes a mapping, and its contents follow it. */
+ * memory from any of these is zero for calloc; a huge block that grows while
+ * the cache holds more than 32 MiB empties the cache first; the purger sheds
+ * the cache as it ends, and without a running purger the cache keeps at most
+ * 32 MiB; malloc_trim empties it; a block that realloc moves at 256 KiB or
+ * more becomes a mapping, and its contents follow it; a huge realloc that must
+ * move its pages keeps errno on success. */
 #include "check.h"
 #include "internal.h"
 #include "dynalloc.h"
+#include <sys/mman.h>
 
 #define MIB ((size_t)1 << 20)
 
@@ -113,9 +116,36 @@ int main(void) {
   for (int i = 0; i < 64; i++) da_free(blockers[i]);
   da_malloc_trim(0);
 
-  /* without the purger thread nothing would return an idle cache: 32 MiB at most */
-  da_options.purge_thread = 0;
+  /* a huge realloc that cannot grow in place moves its pages, and a success
+   * leaves errno as it was (the refusal in place is no error) */
+  unsigned char *h = da_malloc(8 * MIB);
+  CHECK(h != NULL);
+  memset(h, 0x33, 8 * MIB);
+  da_segment_t *hseg = da_segment_of(h);
+  void *wall = mmap((uint8_t *)hseg + hseg->map_size, 4096, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (wall != MAP_FAILED) {
+    errno = 12345;
+    unsigned char *h2 = da_realloc(h, 16 * MIB);
+    CHECK(h2 != NULL && h2 != h && errno == 12345);
+    CHECK(h2[0] == 0x33 && h2[8 * MIB - 1] == 0x33);
+    h = h2;
+    munmap(wall, 4096);
+  }
+  da_free(h);
+  da_malloc_trim(0);
+
+  /* while the purger thread runs, the cache may hold more than 32 MiB; the purger
+   * sheds it as it ends (with the last heap) */
   void *x = da_malloc(48 * MIB);
+  CHECK(x != NULL);
+  da_free(x);
+  CHECK(da_huge_cache_bytes() >= 48 * MIB);
+  da_huge_cache_shed();
+  CHECK(da_huge_cache_bytes() == 0);
+  /* without a running purger nothing would return an idle cache: 32 MiB at most */
+  int running = atomic_exchange(&da_purger_running, 0);   /* as if off or ended */
+  x = da_malloc(48 * MIB);
   CHECK(x != NULL);
   da_free(x);
   CHECK(da_huge_cache_bytes() == 0);
@@ -125,6 +155,7 @@ int main(void) {
   CHECK(da_huge_cache_bytes() >= 8 * MIB && da_huge_cache_bytes() <= DA_HUGE_CACHE_KEEP);
   da_malloc_trim(0);
   CHECK(da_huge_cache_bytes() == 0);
+  atomic_store(&da_purger_running, running);
   printf("whitebox_huge: ok\n");
   return 0;
 }
