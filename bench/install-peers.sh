@@ -10,6 +10,10 @@
 #   jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 #   mimalloc=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
 #   tcmalloc=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+# Then the peers that Debian does not package, when a folder of their builds is
+# present (PEERS_DIR, default ../shared/peers beside the repository; see its
+# README): mimalloc3 (3.4.3), snmalloc and rpmalloc.  A user's machine has none
+# of them, and the suite runs without them.
 # Diagnostics go to stderr.  A peer that cannot be installed is reported and
 # left out; the harness then skips it.
 set -u
@@ -68,3 +72,11 @@ for spec in "jemalloc libjemalloc2 libjemalloc\\.so\\.2" \
         echo "install-peers: $1 ($2) not available; it will be skipped" >&2
     fi
 done
+
+PEERS_DIR=${PEERS_DIR:-$(cd "$(dirname "$0")/../.." && pwd)/shared/peers}
+for spec in "mimalloc3 libmimalloc-3.4.3.so" "snmalloc libsnmalloc.so" "rpmalloc librpmalloc.so"; do
+    # shellcheck disable=SC2086
+    set -- $spec
+    [ -f "$PEERS_DIR/$2" ] && echo "$1=$PEERS_DIR/$2"
+done
+exit 0

@@ -38,7 +38,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
 TMP = os.path.join(RESULTS, "tmp")
-PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc"]
+PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "mimalloc3", "snmalloc", "rpmalloc"]   # the last three: ../shared/peers when present
 ORDER = ["dynalloc"] + PEERS
 CG_BEGIN = "<!-- callgrind:begin -->"
 CG_END = "<!-- callgrind:end -->"
@@ -785,7 +785,7 @@ def write_chart(path_base, ws, stats, allocs):
     lo = min([0.25] + [v / 1.15 for v in vals])
     hi = max([4.0] + [v * 1.3 for v in vals])
     n = len(series)
-    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2"]
+    colors = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
     plots = []
     for panel, key_off in (("wall time", 0), ("peak RSS", n)):
         cols = ", ".join("'%s' using %d:xtic(1) title '%s/%s' lc rgb '%s'"

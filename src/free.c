@@ -1,20 +1,46 @@
 /* free.c — freeing, pointer validation, and the remote-free push.
  *
  * Every pointer is checked before anything is written: its segment must be in
- * the segment map, it must be the start of a block of a live run (pool blocks:
- * an exact multiple of the block size, found with one multiply by the page's
- * reciprocal), and a pool or bulk block must not carry the free key (the
- * double-free check).  A failed check aborts with one line naming the function.
+ * the segment map (else it is looked up among the huge blocks, and reported
+ * when it is none of them), it must be the start of a block of a live run
+ * (pool blocks: an exact multiple of the block size, found with one multiply
+ * by the page's reciprocal), and a pool or bulk block must not carry the free
+ * key (the double-free check).  A failed check aborts with one line naming the
+ * function.
  *
- * Fast path budget (owner thread, pool block): segment map test, the header at
- * p's 64 KiB boundary (no load to find it), the block-boundary check, the key
- * check, four stores, one branch.
+ * Fast path (owner thread, pool block): segment map test, the header at p's
+ * 64 KiB boundary (no load to find it), the block-boundary check, the key
+ * check, the link encoded, three stores and the used count.
  * Invariants: free never changes errno; a block on any free list carries
- * key = da_free_key ^ address.
+ * key = da_free_key ^ address and an encoded link (da_link_set).
  */
 #include "internal.h"
 #include "bulk_cache.h"
 #include <string.h>
+
+/* A free list whose link or free key does not check out: reported with the
+ * block that holds it and its page.  Never a wild pointer handed out. */
+void da_corrupt_list(const void *block) {
+  const da_page_t *page = da_page_of(block);
+  const void *start = page ? da_page_start(da_segment_of(block), page) : block;
+  da_fatal("malloc(): corrupted free list in page %p (block %p)", start, block);
+}
+
+/* The link of b did not land in b's pool page: the end of the list (next ==
+ * NULL, so t == b), or corruption. */
+da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
+  if (t == (uintptr_t)b) return NULL;
+  da_corrupt_list(b);
+}
+
+/* da_pool_pop's other cases: b is the last block of the list, or a check failed. */
+da_block_t *da_pool_pop_slow(da_page_t *page, da_block_t *b) {
+  if (b->key != da_free_mark(b)) da_corrupt_list(b);
+  page->free = da_link_next(b, da_link_key);
+  da_used_add(page, 1);
+  b->key = 0;
+  return b;
+}
 
 static inline uint16_t kind_and_flags(const da_page_t *page) {
   return DA_GET(page->kind_flags);   /* kind in the low byte (little-endian) */
@@ -35,7 +61,7 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
       da_heap_t *heap = atomic_load_explicit(&page->heap, memory_order_acquire);
       uintptr_t head = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
       do {
-        block->next = (da_block_t *)head;
+        da_link_set(block, (da_block_t *)head, da_link_key);
       } while (!atomic_compare_exchange_weak_explicit(&heap->delayed, &head, (uintptr_t)block,
                                                       memory_order_release, memory_order_relaxed));
       tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
@@ -44,7 +70,7 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
       }
       return;
     }
-    block->next = da_x_list(tf);
+    da_link_set(block, da_x_list(tf), da_link_key);
     uintptr_t pushed = (uintptr_t)block | ((tf & ~DA_X_LIST_MASK) + DA_X_ONE);   /* state kept, count + 1 */
     if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, pushed, memory_order_release,
                                               memory_order_relaxed)) {
@@ -57,7 +83,7 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
 /* The owner frees a block (already marked free) into its page. */
 void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   if (page->kind == DA_KIND_BULK) { da_bulk_free(heap, page); return; }
-  block->next = page->free;
+  da_link_set(block, page->free, da_link_key);
   page->free = block;
   uint32_t used = da_used(page) - 1;
   da_used_set(page, used);
@@ -70,6 +96,15 @@ void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
 static inline bool pool_offset_ok(const da_page_t *page, size_t off) {
   size_t idx = (off * page->magic) >> 32;
   return idx * page->block_size == off && idx < DA_GET(page->capacity);
+}
+
+/* The free fast path's form of the same test, with no index: off is a multiple
+ * of the block size d exactly when (off * magic) mod 2^32 < magic, for magic =
+ * floor(2^32 / d) + 1 and off < 2^16 (the divisibility test of Lemire, Kaser
+ * and Kurz; whitebox_classes checks it for every class and offset), and the
+ * block is carved when off < carved16 * 16. */
+static inline bool pool_offset_ok_fast(const da_page_t *page, uint32_t off) {
+  return off * page->magic < page->magic && (off >> 4) < page->carved16;
 }
 
 /* Where p must start for page to be its run: pool pages check the block grid. */
@@ -88,7 +123,11 @@ static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const 
  * at a page boundary (where bulk blocks start) is reported as freed. */
 static da_page_t *checked_page(const void *p, const char *func, const char *freed_word) {
   da_page_t *page = da_page_of(p);
-  if (page == NULL) da_invalid(func, "invalid pointer", p);
+  if (page == NULL) {   /* not in a segment: a huge block, or not dynalloc's */
+    da_huge_t *h = da_huge_find(p);
+    if (h == NULL) da_invalid(func, "invalid pointer", p);
+    return &h->page;
+  }
   const da_segment_t *seg = da_segment_of(p);
   /* the kinds of live blocks by tests, most common first: a switch's indirect
    * jump mispredicts when a program alternates between kinds (realloc of a
@@ -97,7 +136,6 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
   bool ok = false;
   if (kind == DA_KIND_POOL) ok = pool_block_ok(seg, page, p);
   else if (kind == DA_KIND_BULK) ok = bulk_block_ok(seg, page, p);
-  else if (kind == DA_KIND_HUGE && (const uint8_t *)p == da_page_start(seg, page)) return page;
   if (ok) {
     if (((const da_block_t *)p)->key == da_free_mark(p)) da_invalid(func, freed_word, p);
     return page;
@@ -118,7 +156,7 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
 
 static DA_NOINLINE void free_generic(void *p, const char *func) {
   da_page_t *page = checked_page(p, func, "double free");
-  if (page->kind == DA_KIND_HUGE) { da_huge_free(page); return; }
+  if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
   /* An ownerless page (its thread exited) takes the block on its remote list, as
@@ -153,29 +191,35 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
   free_generic(p, "free");
 }
 
+/* Not in a segment: NULL, a huge block, or a pointer dynalloc never returned. */
+static DA_NOINLINE void free_unmapped(void *p) {
+  if (p != NULL) free_generic(p, "free");
+}
+
 DA_API void da_free(void *p) {
-  if (p == NULL) return;
   da_segment_t *seg = da_segment_of(p);
-  if (unlikely(!da_segmap_contains((uintptr_t)seg))) da_invalid("free", "invalid pointer", p);
+  if (unlikely(!da_segmap_contains((uintptr_t)seg))) { free_unmapped(p); return; }
   /* Pool pages start on 64 KiB boundaries of their segment, so the header at p's
    * 64 KiB boundary is p's page exactly when it is a pool page.  Arithmetic
    * alone finds it: the page address feeds the stores below, and the next
    * malloc's loads of page->free wait for them. */
-  size_t rel = (uintptr_t)p - (uintptr_t)seg;
-  da_page_t *page = &seg->pages[(rel >> DA_POOL_PAGE_SHIFT) * DA_POOL_PAGE_SLICES];
+  /* &seg->pages[((p - seg) >> 16) * 16], with one shift and one mask */
+  da_page_t *page = (da_page_t *)((uintptr_t)seg->pages +
+                                  (((uintptr_t)p >> (DA_POOL_PAGE_SHIFT - 10)) &
+                                   ((DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE - 1) << 10)));
+  _Static_assert(DA_POOL_PAGE_SLICES * sizeof(da_page_t) == 1024, "a pool page's headers span 1 KiB");
   da_heap_t *heap = da_heap_tls;
   if (likely(kind_and_flags(page) == DA_KIND_POOL && da_owner(page) == heap) && DA_DEBUG < 3) {
     da_block_t *b = p;
-    if (unlikely(!pool_offset_ok(page, rel & (DA_POOL_PAGE_SIZE - 1)) || b->key == da_free_mark(b))) {
+    uintptr_t mark = heap->free_key ^ (uintptr_t)b;
+    if (unlikely(!pool_offset_ok_fast(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1))) || b->key == mark)) {
       free_generic(p, "free");   /* reports the misuse */
       return;
     }
-    b->next = page->free;
-    b->key = da_free_mark(b);
+    da_link_set(b, page->free, heap->link_key);
+    b->key = mark;
     page->free = b;
-    uint32_t used = da_used(page) - 1;
-    da_used_set(page, used);
-    if (unlikely(used == 0)) da_page_emptied(heap, page);
+    if (unlikely(da_used_add(page, -1))) da_page_emptied(heap, page);
     return;
   }
   free_other(p, seg, heap);

@@ -36,7 +36,7 @@ static da_heap_t *heap_struct_alloc(void) {
   }
   size_t size = (sizeof(da_heap_t) + 63) & ~(size_t)63;
   if (chunk_next == NULL || chunk_next + size > chunk_end) {
-    chunk_next = da_os_alloc_huge(DA_HEAP_CHUNK, DA_SLICE_SIZE, 0);
+    chunk_next = da_os_alloc_meta(DA_HEAP_CHUNK);
     if (chunk_next == NULL) return NULL;
     chunk_end = chunk_next + DA_HEAP_CHUNK;
   }
@@ -59,6 +59,8 @@ da_heap_t *da_heap_get_slow(void) {
   heap = heap_struct_alloc();
   if (heap != NULL) {
     memset(heap, 0, sizeof *heap);
+    heap->link_key = da_link_key;
+    heap->free_key = da_free_key;
     for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
     heap->live = 1;
     heap->all_next = heaps_live;
@@ -74,14 +76,32 @@ da_heap_t *da_heap_get_slow(void) {
 }
 
 /* ---- remote frees into full pages ------------------------------------------------------- */
+/* The delayed list links blocks of any page of the heap (encoded as the pages'
+ * lists are).  Each link is checked before it is followed: it must be the end
+ * or the start of a pool or bulk block that carries the free key. */
+static da_block_t *delayed_next(const da_block_t *b) {
+  const da_block_t *next = (const da_block_t *)((uintptr_t)b->next ^ (uintptr_t)b ^ da_link_key);
+  if (next == NULL) return NULL;
+  const da_page_t *page = da_page_of(next);
+  uint8_t kind = page ? DA_GET(page->kind) : DA_KIND_NONE;
+  if ((kind != DA_KIND_POOL && kind != DA_KIND_BULK) || ((uintptr_t)next & (DA_ALIGN - 1)) != 0 ||
+      next->key != da_free_mark(next))
+    da_corrupt_list(b);
+  return (da_block_t *)next;
+}
+
+static da_block_t *delayed_take(da_heap_t *heap) {
+  return (da_block_t *)atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+}
+
 void da_heap_collect_delayed(da_heap_t *heap) {
-  uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
-  while (list) {
-    da_block_t *block = (da_block_t *)list;
-    list = (uintptr_t)block->next;
+  da_block_t *block = delayed_take(heap);
+  while (block) {
+    da_block_t *next = delayed_next(block);
     da_page_t *page = da_page_of(block);
     if (da_owner(page) == heap) da_free_local(heap, page, block);
     else da_free_remote(page, block);
+    block = next;
   }
 }
 
@@ -123,11 +143,11 @@ static void heap_abandon(da_heap_t *heap) {
   heap_release_empty_pages(heap);
   da_segment_abandon_all(heap);   /* pages ownerless; no remote free reaches us after */
   /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
-  uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
-  while (list) {
-    da_block_t *block = (da_block_t *)list;
-    list = (uintptr_t)block->next;
+  da_block_t *block = delayed_take(heap);
+  while (block) {
+    da_block_t *next = delayed_next(block);
     da_free_remote(da_page_of(block), block);
+    block = next;
   }
   pthread_mutex_lock(&heaps_lock);
   da_counters_add(&da_retired_stats, &heap->stats);

@@ -1,4 +1,4 @@
-/* init.c — process start-up and shutdown: options, the free key, the thread-exit
+/* init.c — process start-up and shutdown: options, the secrets (free key, link key), the thread-exit
  * key, fork handlers, and the DYNALLOC_STATS report at exit.
  *
  * Invariants: da_process_init runs its body once; nothing in it allocates before
@@ -12,17 +12,19 @@
 #include <string.h>
 
 _Atomic(int) da_initialized;
-uintptr_t da_free_key;
+uintptr_t da_free_key, da_link_key;
 
 static void fork_prepare(void) { da_heap_fork_prepare(); }
 static void fork_parent(void) { da_heap_fork_parent(); }
 static void fork_child(void) { da_heap_fork_child(); }
 
-static uintptr_t random_word(void) {
+/* Word `which` (0 or 1) of the kernel's 16 random bytes, mixed with the clock
+ * and an address in case they are missing. */
+static uintptr_t random_word(size_t which) {
   uintptr_t r = 0;
-  const void *bytes = (const void *)getauxval(AT_RANDOM);   /* 16 bytes from the kernel */
-  if (bytes != NULL) memcpy(&r, bytes, sizeof r);
-  r ^= (uintptr_t)da_clock_ms() * 0x9e3779b97f4a7c15u ^ (uintptr_t)&r;
+  const uint8_t *bytes = (const uint8_t *)getauxval(AT_RANDOM);
+  if (bytes != NULL) memcpy(&r, bytes + which * sizeof r, sizeof r);
+  r ^= ((uintptr_t)da_clock_ms() + which) * 0x9e3779b97f4a7c15u ^ (uintptr_t)&r;
   return r | 1;
 }
 
@@ -34,7 +36,8 @@ void da_process_init(void) {
     return;
   }
   da_options_init();
-  da_free_key = random_word();
+  da_free_key = random_word(0);
+  da_link_key = random_word(1);
   da_heap_key_init();
   atomic_store_explicit(&da_initialized, 2, memory_order_release);
   pthread_atfork(fork_prepare, fork_parent, fork_child);

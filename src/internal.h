@@ -18,6 +18,14 @@
 #define DA_COLD      __attribute__((cold, noinline))
 #define DA_NORETURN  __attribute__((noreturn))
 #define likely(x)    __builtin_expect(!!(x), 1)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define __has_feature_tsan 1
+#endif
+#endif
+#ifndef __has_feature_tsan
+#define __has_feature_tsan 0
+#endif
 #define unlikely(x)  __builtin_expect(!!(x), 0)
 
 /* ---- message.c: output without allocation ---------------------------------------- */
@@ -57,6 +65,8 @@ extern da_os_stats_t da_os_stats;
 
 void *da_os_alloc_segment(bool *from_sbrk);
 void *da_os_alloc_huge(size_t size, size_t align, size_t offset);
+void *da_os_alloc_meta(size_t size);
+void  da_os_free_meta(void *p, size_t size);
 void  da_os_free(void *p, size_t size, bool from_sbrk);
 void  da_os_purge(void *p, size_t size);
 void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
@@ -64,6 +74,7 @@ uint64_t da_clock_ms(void);
 
 void *da_mmap_reserve(size_t size, size_t align, size_t offset);   /* os_mmap.c */
 void  da_mmap_release(void *p, size_t size);
+void *da_mmap_guarded(size_t size);
 void  da_mmap_purge(void *p, size_t size);
 void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align);
 void *da_sbrk_reserve(size_t size, size_t align);   /* os_sbrk.c */
@@ -73,14 +84,14 @@ void  da_sbrk_fork_child(void);
 
 /* ---- segmap.c: which 4 MiB frames belong to dynalloc ------------------------------- */
 #define DA_SEGMAP_BITS   47
-#define DA_SEGMAP_WORDS  (((size_t)1 << (DA_SEGMAP_BITS - DA_SEGMENT_SHIFT)) / 64)
-extern _Atomic(uint64_t) da_segmap[DA_SEGMAP_WORDS];
+#define DA_SEGMAP_FRAMES ((size_t)1 << (DA_SEGMAP_BITS - DA_SEGMENT_SHIFT))
+extern _Atomic(uint8_t) da_segmap[DA_SEGMAP_FRAMES];
 void da_segmap_set(const da_segment_t *seg, bool present);
 
 static inline bool da_segmap_contains(uintptr_t seg) {
   uintptr_t frame = seg >> DA_SEGMENT_SHIFT;
-  if (unlikely(frame >= DA_SEGMAP_WORDS * 64)) return false;
-  return (atomic_load_explicit(&da_segmap[frame / 64], memory_order_relaxed) >> (frame % 64)) & 1;
+  if (unlikely(frame >= DA_SEGMAP_FRAMES)) return false;
+  return atomic_load_explicit(&da_segmap[frame], memory_order_relaxed) != 0;
 }
 
 /* ---- size classes -------------------------------------------------------------------- */
@@ -89,8 +100,8 @@ static inline bool da_segmap_contains(uintptr_t seg) {
 static inline size_t da_block_index(size_t size) {
   if (size <= DA_BIN_SMALL_MAX) return (size + 15) >> 4;
   size_t w = size - 1;
-  size_t b = 63 - (size_t)__builtin_clzl(w);
-  return ((b - 7) << 2) + ((w >> (b - 2)) & 3) + 9;
+  unsigned b = 63 ^ (unsigned)__builtin_clzl(w);   /* top bit: one bsr */
+  return ((size_t)b << 2) + ((w >> (b - 2)) & 3) - 19;   /* ((b - 7) << 2) + quarter + 9 */
 }
 static inline size_t da_bin_size(size_t bin) {
   if (bin <= 8) return bin == 0 ? 16 : bin << 4;
@@ -100,7 +111,7 @@ static inline size_t da_bin_size(size_t bin) {
 
 /* ---- pointer → header ------------------------------------------------------------------ */
 static inline da_segment_t *da_segment_of(const void *p) {
-  return (da_segment_t *)(((uintptr_t)p - 1) & ~(uintptr_t)DA_SEGMENT_MASK);
+  return (da_segment_t *)((uintptr_t)p & ~(uintptr_t)DA_SEGMENT_MASK);
 }
 static inline uint8_t *da_page_start(const da_segment_t *seg, const da_page_t *page) {
   return (uint8_t *)seg + ((size_t)(page - seg->pages) << DA_SLICE_SHIFT);
@@ -112,8 +123,8 @@ static inline da_page_t *da_page_in(const da_segment_t *seg, const void *p) {
   const da_page_t *slice = &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> DA_SLICE_SHIFT];
   return (da_page_t *)(slice - slice->slice_offset);
 }
-/* The header of the run holding p, or NULL when p is not in a dynalloc segment.
- * (p - 1) keeps a huge block that starts on a 4 MiB boundary with its own segment. */
+/* The header of the run holding p, or NULL when p is not in a dynalloc segment
+ * (huge blocks are not: da_huge_find looks them up). */
 static inline da_page_t *da_page_of(const void *p) {
   da_segment_t *seg = da_segment_of(p);
   if (unlikely(!da_segmap_contains((uintptr_t)seg))) return NULL;
@@ -134,6 +145,20 @@ static inline uint32_t da_used(const da_page_t *page) {
 }
 static inline void da_used_set(da_page_t *page, uint32_t used) {
   atomic_store_explicit(&page->used, used, memory_order_relaxed);
+}
+/* The owner's used += delta, as one instruction: the field is only ever written
+ * by the owner, and readers use relaxed loads (under TSan, a relaxed atomic
+ * store, which it understands).  Returns true when the count reaches zero. */
+static inline bool da_used_add(da_page_t *page, int32_t delta) {
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !__has_feature_tsan
+  bool zero;
+  __asm__("addl %2, %0" : "+m"(*(uint32_t *)&page->used), "=@ccz"(zero) : "ri"(delta));
+  return zero;
+#else
+  uint32_t used = da_used(page) + (uint32_t)delta;
+  da_used_set(page, used);
+  return used == 0;
+#endif
 }
 static inline da_heap_t *da_owner(const da_page_t *page) {
   return atomic_load_explicit(&page->heap, memory_order_relaxed);
@@ -225,15 +250,20 @@ static inline da_heap_t *da_heap_get(void) {
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
-void  *da_bulk_realloc_huge(da_page_t *page, void *p, size_t size);
-void  *da_huge_alloc(size_t size);
 bool   da_bulk_grow(da_page_t *page, size_t size);
-size_t da_bulk_usable(const da_page_t *page, const void *p);
+size_t da_bulk_usable(const da_page_t *page, const void *p);   /* bulk or huge */
+
+/* ---- huge.c: blocks above 1 MiB, a mapping each ------------------------------------------------ */
+void  *da_huge_alloc_aligned(size_t size, size_t align, bool zero);
+void  *da_huge_alloc(size_t size);
+da_huge_t *da_huge_find(const void *p);
+void   da_huge_free(da_page_t *page, const char *func);
+void  *da_huge_realloc(da_page_t *page, void *p, size_t size);
+size_t da_huge_usable(const da_page_t *page);
 void   da_huge_cache_trim(bool all);
 void   da_huge_cache_shed(void);
 size_t da_huge_cache_bytes(void);
 void   da_huge_lock(bool lock, bool child);
-void   da_huge_free(da_page_t *page);
 void   da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes);
 
 /* ---- alloc.c and free.c: the entry points' cores -------------------------------------------------- */
@@ -265,9 +295,39 @@ void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *
 /* ---- init.c ------------------------------------------------------------------------------------------- */
 extern _Atomic(int) da_initialized;
 void da_process_init(void);
-extern uintptr_t da_free_key;
+extern uintptr_t da_free_key, da_link_key;
 
 /* The word a free block carries in its second slot (the double-free check). */
 static inline uintptr_t da_free_mark(const void *block) { return da_free_key ^ (uintptr_t)block; }
+
+/* ---- free-list links (types.h, "Free lists") ------------------------------------------------------ */
+/* b's link to next (NULL: the end), encoded with the secret and b's address. */
+static inline void da_link_set(da_block_t *b, const da_block_t *next, uintptr_t link_key) {
+  b->next = (da_block_t *)((uintptr_t)next ^ (uintptr_t)b ^ link_key);
+}
+DA_NORETURN DA_COLD void da_corrupt_list(const void *block);   /* free.c: the one-line report */
+da_block_t *da_link_end(const da_block_t *b, uintptr_t t);      /* free.c: the end, or the report */
+/* The block after b in a pool page's list (free list or remote list): it must
+ * lie in b's 64 KiB pool page on a 16-byte boundary, or the list ends there.
+ * t = next ^ b, so one test of t checks both. */
+static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) {
+  uintptr_t t = (uintptr_t)b->next ^ link_key;
+  if (unlikely(t & ~(uintptr_t)(DA_POOL_PAGE_SIZE - DA_ALIGN))) return da_link_end(b, t);
+  return (da_block_t *)(t ^ (uintptr_t)b);
+}
+/* Take the first block b of page's free list for malloc: its link is decoded
+ * and checked, and b must carry the free key (so it is a free block start of
+ * this page).  The end of the list and every failed check go to
+ * da_pool_pop_slow, as a tail call, so the common case needs no stack frame. */
+da_block_t *da_pool_pop_slow(da_page_t *page, da_block_t *b);   /* free.c */
+static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block_t *b) {
+  uintptr_t t = (uintptr_t)b->next ^ heap->link_key;   /* next ^ b */
+  if (unlikely((t & ~(uintptr_t)(DA_POOL_PAGE_SIZE - DA_ALIGN)) != 0 || b->key != (heap->free_key ^ (uintptr_t)b)))
+    return da_pool_pop_slow(page, b);
+  page->free = (da_block_t *)(t ^ (uintptr_t)b);
+  da_used_add(page, 1);
+  b->key = 0;
+  return b;
+}
 
 #endif

@@ -46,6 +46,20 @@ void *da_mmap_reserve(size_t size, size_t align, size_t offset) {
 
 void da_mmap_release(void *p, size_t size) { unmap(p, size); }
 
+/* size bytes read-write between two inaccessible pages: one read-write mapping
+ * whose first and last pages are then made inaccessible (in this order, so that
+ * valgrind, which follows mmap's protection, sees the middle as addressable).
+ * Returns the middle. */
+void *da_mmap_guarded(size_t size) {
+  uint8_t *raw = mmap_plain(size + 2 * DA_SLICE_SIZE, PROT_READ | PROT_WRITE);
+  if (raw == NULL) return NULL;
+  int saved = errno;
+  int rc = mprotect(raw, DA_SLICE_SIZE, PROT_NONE) | mprotect(raw + DA_SLICE_SIZE + size, DA_SLICE_SIZE, PROT_NONE);
+  errno = saved;
+  if (rc != 0) { unmap(raw, size + 2 * DA_SLICE_SIZE); return NULL; }
+  return raw + DA_SLICE_SIZE;
+}
+
 void da_mmap_purge(void *p, size_t size) {
   atomic_fetch_add_explicit(&da_os_stats.madvise_calls, 1, memory_order_relaxed);
   int saved = errno;
@@ -54,13 +68,20 @@ void da_mmap_purge(void *p, size_t size) {
 }
 
 /* Grow or shrink in place when the kernel can; otherwise move the pages (no copy)
- * into a fresh aligned reservation with MREMAP_FIXED. */
+ * where the kernel likes (page alignment), or into a fresh aligned reservation
+ * with MREMAP_FIXED. */
 void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align) {
   atomic_fetch_add_explicit(&da_os_stats.mremap_calls, 1, memory_order_relaxed);
   int saved = errno;   /* a refusal in place that the move below makes good is no error */
   void *q = mremap(p, old_size, new_size, 0);
   if (q != MAP_FAILED) return q;
   errno = saved;
+  if (align <= DA_SLICE_SIZE) {   /* any page will do: the kernel picks it */
+    atomic_fetch_add_explicit(&da_os_stats.mremap_calls, 1, memory_order_relaxed);
+    q = mremap(p, old_size, new_size, MREMAP_MAYMOVE);
+    errno = saved;
+    return q == MAP_FAILED ? NULL : q;
+  }
   /* The target is reserved read-write although mremap replaces it: valgrind then
    * sees the grown part as addressable (with PROT_NONE it kept that part's old
    * protection in its shadow state, while the kernel gives it the block's). */

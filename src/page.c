@@ -94,13 +94,13 @@ void da_page_collect(da_page_t *page) {
   uint32_t n = da_x_count(tf);
 #if DA_DEBUG >= 2
   uint32_t walked = 0;
-  for (const da_block_t *b = list; b != NULL; b = b->next) walked++;
+  for (const da_block_t *b = list; b != NULL; b = da_link_next(b, da_link_key)) walked++;
   da_assert(walked == n);
 #endif
   if (page->free != NULL) {
-    da_block_t *tail = list;
-    while (tail->next) tail = tail->next;
-    tail->next = page->free;
+    da_block_t *tail = list, *next;
+    while ((next = da_link_next(tail, da_link_key)) != NULL) tail = next;
+    da_link_set(tail, page->free, da_link_key);
   }
   page->free = list;
   da_used_set(page, da_used(page) - n);
@@ -148,21 +148,24 @@ void da_page_retire(da_heap_t *heap, da_page_t *page) {
 }
 
 /* ---- carving -------------------------------------------------------------------------------- */
+static size_t page_reserved(const da_page_t *page) { return DA_POOL_PAGE_SIZE / page->block_size; }
+
 static void page_extend(da_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = DA_EXTEND_BYTES / bsize;
   if (n < 4) n = 4;
-  if (n > (size_t)(page->reserved - page->capacity)) n = page->reserved - page->capacity;
+  if (n > page_reserved(page) - page->capacity) n = page_reserved(page) - page->capacity;
   uint8_t *first = da_page_start(da_segment_of_page(page), page) + (size_t)page->capacity * bsize;
   da_block_t *next = page->free;
   for (size_t i = n; i-- > 0;) {
     da_block_t *b = (da_block_t *)(first + i * bsize);
-    b->next = next;
+    da_link_set(b, next, da_link_key);
     b->key = da_free_mark(b);
     next = b;
   }
   page->free = next;
   DA_SET(page->capacity, (uint16_t)(page->capacity + n));
+  page->carved16 = (uint16_t)((page->capacity * bsize) >> 4);
 }
 
 static da_page_t *page_new(da_heap_t *heap, size_t bin) {
@@ -174,8 +177,8 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   DA_SET(page->flags, (uint8_t)0);
   page->block_size = (uint32_t)bsize;
   page->magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
-  page->reserved = (uint16_t)(DA_POOL_PAGE_SIZE / bsize);
   DA_SET(page->capacity, (uint16_t)0);
+  page->carved16 = 0;
   page->free = NULL;
   da_used_set(page, 0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
@@ -198,7 +201,7 @@ static da_page_t *page_find(da_heap_t *heap, size_t bin) {
     da_page_t *next = page->next;
     if (page->free == NULL) da_page_collect(page);
     if (page->free) break;
-    if (page->capacity < page->reserved) { page_extend(page); break; }
+    if (page->capacity < page_reserved(page)) { page_extend(page); break; }
     if (!page_make_full(heap, page)) break;
     page = next;
   }
@@ -221,11 +224,7 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   da_page_t *page = heap->direct[bin];
   if (page->free == NULL) page = page_find(heap, bin);
   if (page == NULL) { errno = ENOMEM; return NULL; }
-  da_block_t *b = page->free;
-  page->free = b->next;
-  da_used_set(page, da_used(page) + 1);
-  b->key = 0;
-  heap->stats.pool_mallocs[bin]++;
+  da_block_t *b = da_pool_pop(heap, page, page->free);
   da_purger_check();
 #if DA_DEBUG >= 3
   if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);
@@ -255,18 +254,18 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
     return;
   }
   da_queue_push_back(&heap->bins[page->bin], page);
-  if (page->free == NULL && page->capacity == page->reserved) page_make_full(heap, page);
+  if (page->free == NULL && page->capacity == page_reserved(page)) page_make_full(heap, page);
   sync_direct(heap, page->bin);
 }
 
 bool da_page_is_valid(const da_page_t *page) {
   DA_CHECK(page->kind == DA_KIND_POOL && page->block_size == da_bin_size(page->bin));
-  DA_CHECK(page->capacity <= page->reserved && page->reserved == DA_POOL_PAGE_SIZE / page->block_size);
+  DA_CHECK(page->capacity <= page_reserved(page) && page->carved16 == (page->capacity * page->block_size) >> 4);
   DA_CHECK(page->slice_count == DA_POOL_PAGE_SLICES &&   /* da_free finds it by arithmetic */
            da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
   size_t free_count = 0;
   const uint8_t *start = da_page_start(da_segment_of_page(page), page);
-  for (const da_block_t *b = page->free; b; b = b->next) {
+  for (const da_block_t *b = page->free; b; b = da_link_next(b, da_link_key)) {
     size_t off = (size_t)((const uint8_t *)b - start);
     DA_CHECK(off % page->block_size == 0 && off / page->block_size < page->capacity);
     DA_CHECK(b->key == da_free_mark(b));

@@ -223,7 +223,6 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   seg->kind = DA_SEGMENT_NORMAL;
   seg->from_sbrk = from_sbrk;
   seg->map_size = DA_SEGMENT_SIZE;
-  seg->huge_size = 0;
   seg->used_slices = 0;
   seg->cache_dirty = 0;
   seg->purged = 0;
@@ -305,8 +304,8 @@ bool da_segment_cache_maintain(bool force) {
     if (keep) cache_count++;
     pthread_mutex_unlock(&segments_lock);
     if (!keep) { da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk); continue; }
-    /* everything but the header fields' slice: page entries then read as zero */
-    if (seg->cache_dirty) da_os_purge((uint8_t *)seg + DA_SLICE_SIZE, DA_SEGMENT_SIZE - DA_SLICE_SIZE);
+    /* everything above the header fields' slice: page entries then read as zero */
+    if (seg->cache_dirty) da_os_purge((uint8_t *)seg + 2 * DA_SLICE_SIZE, DA_SEGMENT_SIZE - 2 * DA_SLICE_SIZE);
     pthread_mutex_lock(&segments_lock);
     seg->cache_dirty = 0;
     seg->next = cache_list;
@@ -620,7 +619,7 @@ bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
 
 /* ---- validity (DA_DEBUG ≥ 3 walks call it after each state change) ------------------------ */
 bool da_segment_is_valid(const da_segment_t *seg) {
-  if (seg->kind != DA_SEGMENT_NORMAL) return seg->kind == DA_SEGMENT_HUGE;
+  DA_CHECK(seg->kind == DA_SEGMENT_NORMAL);
   size_t used = 0;
   bool prev_free = false, prev_dirty = false;
   size_t i = DA_SEGMENT_FIRST_RUN;

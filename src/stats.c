@@ -1,8 +1,8 @@
 /* stats.c — statistics: totals for mallinfo2, the report of malloc_stats and of
  * DYNALLOC_STATS=1 at exit.
  *
- * Sources: per-heap counters (kept without atomics by their owner: malloc counts
- * per class, bulk and page events), counters of heaps that ended, a walk of all
+ * Sources: per-heap counters (kept without atomics by their owner on slow paths:
+ * bulk and page events; the pool fast paths count nothing), counters of heaps that ended, a walk of all
  * segments for live blocks (page->used; blocks freed by another thread count
  * as live until their owner collects them), and the OS layer's atomics.  The
  * walk holds the heap and segment locks, so no segment disappears under it.
@@ -34,7 +34,7 @@ void da_stats_totals(da_totals_t *t) {
   da_counters_add(&t->counters, &retired);
   da_huge_counts(&t->huge_mallocs, &t->huge_frees, &t->huge_in_use);
   t->huge_count = (size_t)(t->huge_mallocs - t->huge_frees);
-  t->huge_mapped = t->huge_in_use + t->huge_count * DA_SLICE_SIZE;
+  t->huge_mapped = t->huge_in_use;   /* a huge mapping is its block */
   t->in_use = t->pool_in_use + t->bulk_in_use + t->huge_in_use;
 }
 
@@ -45,19 +45,17 @@ void da_stats_print(void) {
   da_totals_t t;
   da_stats_totals(&t);
   P("dynalloc: statistics for process %d\n", (int)getpid());
-  P("  pool classes (size: mallocs, live blocks, live bytes)\n");
-  uint64_t pool_mallocs = 0, live_blocks = 0;
+  P("  pool classes (size: live blocks, live bytes)\n");
+  uint64_t live_blocks = 0;
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
-    uint64_t m = t.counters.pool_mallocs[b];
-    pool_mallocs += m;
     live_blocks += t.live_blocks[b];
-    if (m == 0 && t.live_blocks[b] == 0) continue;
-    P("    %s%zu: %llu, %llu, %llu\n", b == 0 ? "0 → " : "", da_bin_size(b), (unsigned long long)m,
+    if (t.live_blocks[b] == 0) continue;
+    P("    %s%zu: %llu, %llu\n", b == 0 ? "0 → " : "", da_bin_size(b),
       (unsigned long long)t.live_blocks[b], (unsigned long long)(t.live_blocks[b] * da_bin_size(b)));
   }
   P("  tier  mallocs  frees  live bytes\n");
-  P("    pool  %llu  %llu  %zu  (%zu pages of 64 KiB)\n", (unsigned long long)pool_mallocs,
-    (unsigned long long)(pool_mallocs - live_blocks), t.pool_in_use, t.pool_pages);
+  P("    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB)\n", t.pool_in_use,
+    (unsigned long long)live_blocks, t.pool_pages);
   P("    bulk  %llu  %llu  %zu  (%zu runs)\n", (unsigned long long)t.counters.bulk_mallocs,
     (unsigned long long)t.counters.bulk_frees, t.bulk_in_use, t.bulk_runs);
   P("    huge  %llu  %llu  %zu\n", (unsigned long long)t.huge_mallocs,

@@ -3,31 +3,43 @@
  * Memory layout
  * -------------
  *   A segment is DA_SEGMENT_SIZE (4 MiB) of address space aligned to 4 MiB.  It is
- *   cut into 1024 slices of one OS page (4 KiB).  The first DA_SEGMENT_META_SLICES
- *   slices hold the segment header, which ends with one page header per slice.
+ *   cut into 1024 slices of one OS page (4 KiB).  Its first slice is never used
+ *   (a gap below the metadata), the next ones hold the segment header, which ends
+ *   with one page header per slice, and the slice after the header is a gap too:
+ *   no page that dynalloc trusts touches a page of user data, so no linear
+ *   overflow or underflow of a block, and no page that a program maps over the
+ *   neighbour of a block, reaches a header.
  *
- *   segment (4 MiB, aligned)                                       slice = 4 KiB
- *   +----------------------+--------------------+-----------+----------------+---
- *   | da_segment_t         | pool page          | bulk run  | free run       |
- *   |  fields              | 16 slices = 64 KiB | n slices  | n slices       | …
- *   |  pages[0..1024]  ----+-> one header per   |           | (coalesced,    |
- *   |  (17 slices)         |   run, at its 1st  |           |  purged later) |
- *   +----------------------+--------------------+-----------+----------------+---
- *                          | blk | blk | blk | … one size class, no per-block header
+ *   segment (4 MiB, aligned)                                         slice = 4 KiB
+ *   +-----+--------------------+-----+--------------------+-----------+-----------+--
+ *   | gap | da_segment_t       | gap | pool page          | bulk run  | free run  |
+ *   |     |  fields            |     | 16 slices = 64 KiB | n slices  | n slices  | …
+ *   |     |  pages[0..1023] ---+-----+-> one header per   |           |           |
+ *   |     |  (17 slices)       |     |   run, at its 1st  |           |           |
+ *   +-----+--------------------+-----+--------------------+-----------+-----------+--
+ *                                    | blk | blk | blk | … one size class, no per-block header
  *
  *   Glossary.  An OS page (4 KiB) is a "slice".  A "run" is a sequence of slices
  *   described by the page header of its first slice (the "head"); every other
  *   slice's header holds slice_offset, the distance back to the head.  A "pool
  *   page" is a 64 KiB run cut into blocks of one size class (≤ 4096 B).  A "bulk
  *   run" is a run holding one block larger than 4096 B.  A "huge" block
- *   (> DA_HUGE_THRESHOLD) has a segment of its own: one mapping, header first.
+ *   (> DA_HUGE_THRESHOLD) is a mapping of its own holding nothing but the block;
+ *   its descriptor (da_huge_t) lives in a metadata mapping of huge.c, found
+ *   through a hash table keyed by the block's address.
  *
- *   Pointer → header (page_of_pointer in internal.h): segment = (p - 1) rounded down
- *   to 4 MiB, header = pages[(p - segment) >> 12] minus its slice_offset.  Using
- *   p - 1 lets a huge block start exactly on a 4 MiB boundary (alignments of 4 MiB
- *   and more) with its header in the segment just below.  A global bitmap of
- *   segments (segmap) says whether an address belongs to dynalloc before anything
- *   is read from it, so a foreign pointer is reported, never dereferenced.
+ *   Pointer → header (page_of_pointer in internal.h): segment = p rounded down to
+ *   4 MiB, header = pages[(p - segment) >> 12] minus its slice_offset.  A global
+ *   bitmap of segments (segmap) says whether an address belongs to a segment
+ *   before anything is read from it; huge mappings are not in it, so a pointer
+ *   into one never reads the block's bytes as a header.
+ *
+ * Free lists.  The first word of a free pool block is its link, stored encoded:
+ *   link = next ^ address of the link ^ da_link_key (a per-process secret), and
+ *   the second word is the free key, da_free_key ^ address.  Decoding checks that
+ *   the next block lies in the same 64 KiB pool page on a 16-byte boundary, and
+ *   popping a block checks its free key, so a block is handed out only when it is
+ *   a free block start of that page (see da_link_next in internal.h).
  *
  * Threads.  A heap belongs to one thread and owns segments; pages and runs in them
  *   are touched only by the owner, except page->xfree (atomic list of blocks freed
@@ -75,14 +87,14 @@
 #define DA_BULK_CACHE_DEPTH  2                        /* … up to 2 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
-_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and reserved are 16-bit");
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and carved16 are 16-bit");
 _Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_SIZE / 2, "a bulk run must fit a segment");
 _Static_assert(((size_t)1 << (DA_SPAN_BINS - 1)) >= DA_SLICES, "span bins cover a segment");
 
 /* ---- blocks ------------------------------------------------------------------- */
 /* A free pool block: the list link, and a key marking it free (double-free check). */
 typedef struct da_block_s {
-  struct da_block_s *next;
+  struct da_block_s *next;      /* encoded: next ^ (uintptr_t)this ^ da_link_key */
   uintptr_t          key;       /* da_free_key ^ address while free; cleared by malloc */
 } da_block_t;
 
@@ -91,7 +103,7 @@ enum da_kind {
   DA_KIND_NONE = 0,             /* metadata slice, or a non-head slice of a run */
   DA_KIND_POOL,                 /* pool page: blocks of one size class */
   DA_KIND_BULK,                 /* bulk run in use: one block */
-  DA_KIND_HUGE,                 /* a huge segment's block */
+  DA_KIND_HUGE,                 /* a huge block (the da_huge_t's header, never in a segment) */
   DA_KIND_FREE,                 /* free run inside a segment */
   DA_KIND_CACHED,               /* freed bulk run kept whole in its heap's bulk cache */
 };
@@ -125,10 +137,10 @@ typedef struct da_page_s {
   struct da_page_s    *next;        /* queue links: bin queue, full queue or span queue */
   struct da_page_s    *prev;
   uint32_t             block_size;  /* pool: class size; bulk/huge: usable bytes (≤ 4 GiB) */
-  uint32_t             magic;       /* pool: ceil(2^32 / block_size); free run: time freed (ms) */
+  uint32_t             magic;       /* pool: floor(2^32 / block_size) + 1; free run: time freed (ms) */
   _Atomic(uint32_t)    used;        /* blocks handed out, counting those in xfree */
-  uint16_t             capacity;    /* blocks carved so far (≤ reserved) */
-  uint16_t             reserved;    /* blocks that fit */
+  uint16_t             capacity;    /* blocks carved so far */
+  uint16_t             carved16;    /* pool: capacity * block_size / 16, the carved bytes' end */
   uint16_t             slice_count; /* slices in the run (head only) */
   uint16_t             slice_offset;/* entries back to the head (0 at the head) */
   union {
@@ -144,14 +156,14 @@ typedef struct da_page_s {
 _Static_assert(sizeof(da_page_t) == 64, "one cache line per page header");
 
 /* ---- segments ----------------------------------------------------------------- */
-enum da_segment_kind { DA_SEGMENT_NORMAL = 1, DA_SEGMENT_HUGE = 2 };
+enum da_segment_kind { DA_SEGMENT_NORMAL = 1 };
 
 typedef struct da_segment_s {
+  uint8_t              gap[DA_SLICE_SIZE];  /* never touched: no user page below the header */
   struct da_segment_s *next;        /* heap's segment list, cache, or abandoned list */
   struct da_segment_s *prev;
   struct da_heap_s    *heap;        /* owner (NULL when abandoned or cached) */
   size_t               map_size;    /* bytes obtained from the OS */
-  size_t               huge_size;   /* huge: usable bytes of the block */
   uint32_t             used_slices; /* slices in allocated runs */
   uint8_t              kind;        /* da_segment_kind */
   uint8_t              from_sbrk;   /* which back-end to release to */
@@ -159,15 +171,27 @@ typedef struct da_segment_s {
   uint8_t              cache_dirty; /* in the cache, pages not yet purged */
   uint64_t             cached_at;   /* ms when it entered the cache */
   uint8_t              purged;      /* a purge pass turned some free run clean: coalesce */
-  uint8_t              pad[7];
-  da_page_t            pages[DA_SLICES + 1];  /* +1: a huge block may start at offset 4 MiB */
+  uint8_t              pad[15];
+  da_page_t            pages[DA_SLICES];
 } da_segment_t;
-_Static_assert(offsetof(da_segment_t, pages) == 64, "pages start on a cache line");
+_Static_assert(offsetof(da_segment_t, pages) == DA_SLICE_SIZE + 64, "pages start on a cache line");
 
 #define DA_SEGMENT_META_SLICES ((sizeof(da_segment_t) + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT)
-#define DA_SEGMENT_FIRST_RUN   DA_SEGMENT_META_SLICES
-#define DA_SEGMENT_RUN_SLICES  (DA_SLICES - DA_SEGMENT_META_SLICES)
+#define DA_SEGMENT_FIRST_RUN   (DA_SEGMENT_META_SLICES + 1)   /* + the gap above the header */
+#define DA_SEGMENT_RUN_SLICES  (DA_SLICES - DA_SEGMENT_FIRST_RUN)
 _Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_RUN_SLICES * DA_SLICE_SIZE, "bulk fits");
+
+/* ---- huge blocks ---------------------------------------------------------------- */
+/* The descriptor of a huge block, in huge.c's metadata mappings, never beside the
+ * block.  page is what a lookup returns (kind HUGE), so that the paths shared
+ * with the other tiers see one header type. */
+typedef struct da_huge_s {
+  da_page_t          page;          /* kind HUGE; block_size = min(usable, UINT32_MAX) */
+  uint8_t           *block;         /* the block: the start of its mapping */
+  size_t             map_size;      /* bytes mapped = the block's usable size */
+  uint64_t           cached_at;     /* ms when it entered the huge cache */
+  struct da_huge_s  *next;          /* list of unused descriptors */
+} da_huge_t;
 
 /* ---- heaps (one per thread) ------------------------------------------------------ */
 typedef struct da_queue_s {
@@ -175,8 +199,7 @@ typedef struct da_queue_s {
   da_page_t *last;
 } da_queue_t;
 
-typedef struct da_counters_s {      /* statistics a heap keeps without atomics */
-  uint64_t pool_mallocs[DA_BIN_COUNT];  /* incremented on the malloc fast path */
+typedef struct da_counters_s {      /* statistics a heap keeps without atomics (slow paths) */
   uint64_t bulk_mallocs, bulk_frees;
   uint64_t huge_mallocs, huge_frees;
   uint64_t pages_made, pages_retired;
@@ -184,6 +207,8 @@ typedef struct da_counters_s {      /* statistics a heap keeps without atomics *
 } da_counters_t;
 
 typedef struct da_heap_s {
+  uintptr_t        link_key;             /* da_link_key and da_free_key, copied here so that */
+  uintptr_t        free_key;             /* the fast paths find them beside direct[] */
   da_page_t       *direct[DA_BIN_COUNT]; /* allocation page per bin; never NULL */
   da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */
   da_queue_t       full;                 /* full pool pages and bulk runs */

@@ -27,8 +27,11 @@ static void test_division(void) {
   for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {
     size_t bsize = da_bin_size(bin);
     uint32_t magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
-    for (size_t off = 0; off < DA_POOL_PAGE_SIZE; off++)
+    for (size_t off = 0; off < DA_POOL_PAGE_SIZE; off++) {
       CHECK(((off * magic) >> 32) == off / bsize);
+      /* the free fast path's divisibility test, without the index */
+      CHECK(((uint32_t)off * (uint32_t)magic < (uint32_t)magic) == (off % bsize == 0));
+    }
   }
 }
 
@@ -38,20 +41,34 @@ static void test_lookup(void) {
     uint8_t *p = da_malloc(sizes[i]);
     CHECK(p != NULL);
     da_page_t *page = da_page_of(p);
-    CHECK(page != NULL);
-    CHECK(page->kind == (sizes[i] <= DA_POOL_MAX ? DA_KIND_POOL
-                         : sizes[i] <= DA_HUGE_THRESHOLD ? DA_KIND_BULK : DA_KIND_HUGE));
-    if (sizes[i] > 0) CHECK(da_page_of(p + sizes[i] - 1) == page || page->kind == DA_KIND_HUGE);
+    if (sizes[i] > DA_HUGE_THRESHOLD) {
+      /* a huge block is in no segment: its descriptor is found by its address,
+       * and only by its start */
+      CHECK(page == NULL && da_huge_find(p) != NULL && da_huge_find(p)->page.kind == DA_KIND_HUGE);
+      CHECK(da_huge_find(p + 4096) == NULL && da_page_of(p + sizes[i] - 1) == NULL);
+    } else {
+      CHECK(page != NULL);
+      CHECK(page->kind == (sizes[i] <= DA_POOL_MAX ? DA_KIND_POOL : DA_KIND_BULK));
+      if (sizes[i] > 0) CHECK(da_page_of(p + sizes[i] - 1) == page);
+    }
     CHECK(da_malloc_usable_size(p) >= sizes[i]);
     da_free(p);
   }
-  /* a huge block aligned to 4 MiB starts on a segment boundary: its header is below */
+  /* an aligned huge block starts its mapping too: no header below it */
   void *q = NULL;
   CHECK(da_posix_memalign(&q, DA_SEGMENT_SIZE, 3 << 20) == 0);
   CHECK(((uintptr_t)q & DA_SEGMENT_MASK) == 0);
-  CHECK(da_page_of(q) != NULL && da_page_of(q)->kind == DA_KIND_HUGE);
-  CHECK((uintptr_t)da_segment_of(q) == (uintptr_t)q - DA_SEGMENT_SIZE);
+  CHECK(da_page_of(q) == NULL && da_huge_find(q) != NULL);
   da_free(q);
+  CHECK(da_huge_find(q) == NULL);
+  /* no page of user data touches a segment's metadata: a gap slice below the
+   * header and one above it */
+  uint8_t *s = da_malloc(64);
+  da_segment_t *seg = da_segment_of(s);
+  CHECK(offsetof(da_segment_t, next) >= DA_SLICE_SIZE);
+  CHECK(DA_SEGMENT_FIRST_RUN * DA_SLICE_SIZE >= sizeof(da_segment_t) + DA_SLICE_SIZE);
+  for (size_t i = 0; i < DA_SEGMENT_FIRST_RUN; i++) CHECK(seg->pages[i].kind == DA_KIND_NONE);
+  da_free(s);
   /* foreign memory is never looked up */
   int local = 0;
   CHECK(da_page_of(&local) == NULL);

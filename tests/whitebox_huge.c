@@ -104,14 +104,14 @@ int main(void) {
     CHECK(q != NULL);
     CHECK(q[0] == 0x5a && q[len / 2] == 0x5a && q[len - 1] == 0x5a);
     if (q != str && next >= DA_REALLOC_MAP_MIN) {
-      CHECK(da_page_of(q)->kind == DA_KIND_HUGE);
+      CHECK(da_huge_find(q) != NULL);
       moved_to_mapping++;
     }
     memset(q + len, 0x5a, next - len);
     str = q;
     len = next;
   }
-  CHECK(moved_to_mapping > 0 && da_page_of(str)->kind == DA_KIND_HUGE);
+  CHECK(moved_to_mapping > 0 && da_huge_find(str) != NULL);
   da_free(str);
   for (int i = 0; i < 64; i++) da_free(blockers[i]);
   da_malloc_trim(0);
@@ -121,8 +121,7 @@ int main(void) {
   unsigned char *h = da_malloc(8 * MIB);
   CHECK(h != NULL);
   memset(h, 0x33, 8 * MIB);
-  da_segment_t *hseg = da_segment_of(h);
-  void *wall = mmap((uint8_t *)hseg + hseg->map_size, 4096, PROT_NONE,
+  void *wall = mmap(h + da_malloc_usable_size(h), 4096, PROT_NONE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
   if (wall != MAP_FAILED) {
     errno = 12345;

@@ -1,0 +1,386 @@
+/* huge.c — blocks above DA_HUGE_THRESHOLD (1 MiB): a mapping of their own each,
+ * their descriptors, and the cache of freed mappings.
+ *
+ *  - A huge block is the first byte of its own mapping, aligned as asked (a
+ *    page at least), and the mapping holds nothing else: no header beside the
+ *    block, so neither an overflow or underflow of it nor a page the program
+ *    maps next to it reaches allocator state.  A block that realloc moves at
+ *    DA_REALLOC_MAP_MIN (256 KiB) or more gets one too.
+ *  - Its descriptor (da_huge_t) lives in a metadata mapping that has an
+ *    inaccessible page on either side (da_os_alloc_meta), found through an
+ *    open-addressing hash table keyed by the block's address.  Huge mappings are
+ *    not in the segment map, so free(), realloc() and malloc_usable_size() of a
+ *    pointer outside every segment come here (da_huge_find): an address inside
+ *    or near a huge block that is not a live block's start is not in the table
+ *    and is reported, and nothing is read from the block.
+ *  - Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB without a
+ *    running purger thread) for the purge delay.  Any huge request takes a
+ *    cached mapping when there is one, resized with mremap, so its resident
+ *    pages are reused instead of faulted in again.  Before fresh memory comes
+ *    from the OS (a new segment, a huge block that grows) a cache above 32 MiB
+ *    is emptied.  realloc resizes huge blocks with mremap, never copying.
+ *
+ * Invariants: a descriptor is in the table exactly while its block is live, and
+ * is taken out before its mapping moves or goes (so a mapping the kernel puts
+ * at the old address meanwhile never meets a stale entry); the table, the
+ * descriptors and the cache change only under huge_lock; any thread may free a
+ * huge block.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+#define DA_HUGE_CACHE_SLOTS 8
+#define DA_HUGE_DESC_CHUNK  ((size_t)16 << 10)   /* descriptors are carved 16 KiB at a time */
+#define DA_HUGE_TABLE_MIN   512                  /* slots of the first table (4 KiB) */
+
+static pthread_mutex_t huge_lock = PTHREAD_MUTEX_INITIALIZER;
+static da_huge_t *huge_cache[DA_HUGE_CACHE_SLOTS];
+static _Atomic(size_t) huge_cached_bytes;
+static _Atomic(uint64_t) huge_mallocs, huge_frees;
+static _Atomic(size_t) huge_live_bytes;
+
+static da_huge_t **table;        /* open addressing, linear probing; NULL = empty slot */
+static size_t table_cap;         /* a power of two, or 0 before the first block */
+static size_t table_count;
+static da_huge_t *desc_unused;   /* descriptors not describing anything */
+static uint8_t *desc_next, *desc_end;
+
+/* Held through a whole trim of the huge cache, the unmapping included, so that
+ * malloc_trim returns only once a concurrent trim by the purger is done. */
+static pthread_mutex_t huge_trim_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void da_huge_lock(bool lock, bool child) {
+  if (child) {
+    pthread_mutex_init(&huge_lock, NULL);
+    pthread_mutex_init(&huge_trim_lock, NULL);
+  } else if (lock) {
+    pthread_mutex_lock(&huge_trim_lock);
+    pthread_mutex_lock(&huge_lock);
+  } else {
+    pthread_mutex_unlock(&huge_lock);
+    pthread_mutex_unlock(&huge_trim_lock);
+  }
+}
+
+size_t da_huge_cache_bytes(void) {
+  return atomic_load_explicit(&huge_cached_bytes, memory_order_relaxed);
+}
+
+void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
+  *mallocs = atomic_load(&huge_mallocs);
+  *frees = atomic_load(&huge_frees);
+  *live_bytes = atomic_load(&huge_live_bytes);
+}
+
+static size_t round_pages(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
+
+/* ---- descriptors and the table (huge_lock held) ----------------------------------------- */
+static da_huge_t *desc_new(void) {
+  da_huge_t *h = desc_unused;
+  if (h != NULL) {
+    desc_unused = h->next;
+  } else {
+    if (desc_next == NULL || desc_next + sizeof *h > desc_end) {
+      desc_next = da_os_alloc_meta(DA_HUGE_DESC_CHUNK);
+      if (desc_next == NULL) return NULL;
+      desc_end = desc_next + DA_HUGE_DESC_CHUNK;
+    }
+    h = (da_huge_t *)desc_next;
+    desc_next += sizeof *h;
+  }
+  memset(h, 0, sizeof *h);
+  return h;
+}
+
+static void desc_delete(da_huge_t *h) {
+  h->block = NULL;
+  h->next = desc_unused;
+  desc_unused = h;
+}
+
+static size_t slot_of(const void *block, size_t cap) {
+  return (size_t)((((uintptr_t)block >> DA_SLICE_SHIFT) * 0x9e3779b97f4a7c15u) >> 20) & (cap - 1);
+}
+
+static void table_put(da_huge_t **t, size_t cap, da_huge_t *h) {
+  size_t i = slot_of(h->block, cap);
+  while (t[i] != NULL) i = (i + 1) & (cap - 1);
+  t[i] = h;
+}
+
+/* Room for one more entry at a load of at most one half: false when the OS
+ * refused the larger table. */
+static bool table_reserve(void) {
+  if ((table_count + 1) * 2 <= table_cap) return true;
+  size_t cap = table_cap ? table_cap * 2 : DA_HUGE_TABLE_MIN;
+  da_huge_t **t = da_os_alloc_meta(cap * sizeof *t);
+  if (t == NULL) return false;
+  for (size_t i = 0; i < table_cap; i++)
+    if (table[i] != NULL) table_put(t, cap, table[i]);
+  if (table != NULL) da_os_free_meta(table, table_cap * sizeof *table);
+  table = t;
+  table_cap = cap;
+  return true;
+}
+
+static size_t table_find(const void *block) {
+  if (table_cap == 0) return SIZE_MAX;
+  for (size_t i = slot_of(block, table_cap);; i = (i + 1) & (table_cap - 1)) {
+    if (table[i] == NULL) return SIZE_MAX;
+    if (table[i]->block == (const uint8_t *)block) return i;
+  }
+}
+
+/* Remove slot i, shifting back the entries of its probe run behind it. */
+static void table_remove_at(size_t i) {
+  table[i] = NULL;
+  table_count--;
+  for (size_t j = (i + 1) & (table_cap - 1); table[j] != NULL; j = (j + 1) & (table_cap - 1)) {
+    da_huge_t *h = table[j];
+    size_t home = slot_of(h->block, table_cap);
+    /* h may fill the hole when its home is not in (i, j] (cyclically) */
+    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+      table[i] = h;
+      table[j] = NULL;
+      i = j;
+    }
+  }
+}
+
+static bool table_remove(const da_huge_t *h) {
+  size_t i = table_find(h->block);
+  if (i == SIZE_MAX || table[i] != h) return false;
+  table_remove_at(i);
+  return true;
+}
+
+/* The descriptor of the live huge block that starts at p, or NULL. */
+da_huge_t *da_huge_find(const void *p) {
+  if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) != 0) return NULL;
+  pthread_mutex_lock(&huge_lock);
+  size_t i = table_find(p);
+  da_huge_t *h = i == SIZE_MAX ? NULL : table[i];
+  pthread_mutex_unlock(&huge_lock);
+  return h;
+}
+
+/* ---- the cache of freed mappings --------------------------------------------------------------- */
+/* A cached mapping for a block of map bytes: one of at least map and at most
+ * 25 % more, as it is; else the smallest larger one, cut down to map; else the
+ * largest smaller one, grown to map by mremap (its resident pages stay, only
+ * the new part faults in).  So while the cache holds anything, no huge request
+ * maps fresh memory, and a freed mapping is either reused or returned after the
+ * purge delay.  *dirty: how many bytes of the block may be non-zero. */
+static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
+  if (da_huge_cache_bytes() == 0) return NULL;
+  size_t fit = DA_HUGE_CACHE_SLOTS, larger = DA_HUGE_CACHE_SLOTS, smaller = DA_HUGE_CACHE_SLOTS;
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+    const da_huge_t *s = huge_cache[i];
+    if (s == NULL) continue;
+    if (s->map_size >= map && s->map_size - map <= map / 4) {
+      fit = i;
+      break;
+    }
+    if (s->map_size > map) {
+      if (larger == DA_HUGE_CACHE_SLOTS || s->map_size < huge_cache[larger]->map_size) larger = i;
+    } else if (smaller == DA_HUGE_CACHE_SLOTS || s->map_size > huge_cache[smaller]->map_size) {
+      smaller = i;
+    }
+  }
+  size_t pick = fit != DA_HUGE_CACHE_SLOTS ? fit : larger != DA_HUGE_CACHE_SLOTS ? larger : smaller;
+  da_huge_t *h = NULL;
+  if (pick != DA_HUGE_CACHE_SLOTS) {
+    h = huge_cache[pick];
+    huge_cache[pick] = NULL;
+    atomic_fetch_sub(&huge_cached_bytes, h->map_size);
+  }
+  pthread_mutex_unlock(&huge_lock);
+  if (h == NULL) return NULL;
+  *dirty = h->map_size;
+  if (pick != fit) {
+    if (h->map_size < map) da_huge_cache_shed();
+    uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
+    if (moved == NULL) {   /* the OS refused: give it back, the caller maps afresh */
+      da_os_free(h->block, h->map_size, false);
+      pthread_mutex_lock(&huge_lock);
+      desc_delete(h);
+      pthread_mutex_unlock(&huge_lock);
+      return NULL;
+    }
+    h->block = moved;
+    h->map_size = map;
+  }
+  return h;
+}
+
+/* The byte limit of the huge cache: large while the purger thread runs and
+ * returns expired mappings after the purge delay, small when only slow paths
+ * would (the purger is off, failed to start, or ended with the last heap: it
+ * then sheds the cache down to this, under huge_lock, and a put that reads the
+ * flag under that lock after it sees the small limit). */
+static size_t huge_cache_limit(void) {
+  return atomic_load(&da_purger_running) ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
+}
+
+/* huge_lock held. */
+static bool huge_cache_put_locked(da_huge_t *h) {
+  if (da_options.purge_delay_ms == 0 || da_huge_cache_bytes() + h->map_size > huge_cache_limit()) return false;
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+    if (huge_cache[i] == NULL) {
+      huge_cache[i] = h;
+      h->cached_at = da_clock_ms();
+      atomic_fetch_add(&huge_cached_bytes, h->map_size);
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Unmap cached mappings older than the purge delay (all of them with all). */
+void da_huge_cache_trim(bool all) {
+  if (all) pthread_mutex_lock(&huge_trim_lock);
+  else if (da_huge_cache_bytes() == 0 || pthread_mutex_trylock(&huge_trim_lock) != 0) return;
+  da_huge_t *expired[DA_HUGE_CACHE_SLOTS];
+  size_t n = 0;
+  uint64_t now = da_clock_ms();
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+    da_huge_t *s = huge_cache[i];
+    if (s && (all || now - s->cached_at >= (uint64_t)da_options.purge_delay_ms)) {
+      huge_cache[i] = NULL;
+      atomic_fetch_sub(&huge_cached_bytes, s->map_size);
+      expired[n++] = s;
+    }
+  }
+  pthread_mutex_unlock(&huge_lock);
+  for (size_t i = 0; i < n; i++) da_os_free(expired[i]->block, expired[i]->map_size, false);
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < n; i++) desc_delete(expired[i]);
+  pthread_mutex_unlock(&huge_lock);
+  pthread_mutex_unlock(&huge_trim_lock);
+}
+
+/* Called before fresh memory comes from the OS (a new segment, a huge block
+ * grown in place): cached mappings beyond the small limit would only add to the
+ * peak then, so they all go back. */
+void da_huge_cache_shed(void) {
+  if (da_huge_cache_bytes() > DA_HUGE_CACHE_KEEP) da_huge_cache_trim(true);
+}
+
+/* ---- blocks ------------------------------------------------------------------------------------- */
+static void desc_describe(da_huge_t *h) {
+  memset(&h->page, 0, sizeof h->page);
+  DA_SET(h->page.kind, (uint8_t)DA_KIND_HUGE);
+  h->page.block_size = h->map_size > UINT32_MAX ? UINT32_MAX : (uint32_t)h->map_size;
+  da_used_set(&h->page, 1);
+}
+
+void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
+  if (align < DA_SLICE_SIZE) align = DA_SLICE_SIZE;
+  if (size > (size_t)PTRDIFF_MAX - DA_SLICE_SIZE) { errno = ENOMEM; return NULL; }
+  size_t map = round_pages(size);
+  size_t dirty = 0;
+  da_huge_t *h = align == DA_SLICE_SIZE ? huge_cache_take(map, &dirty) : NULL;
+  bool fresh = h == NULL;
+  if (fresh) {
+    uint8_t *block = da_os_alloc_huge(map, align, 0);
+    if (block == NULL) {   /* out of memory: give back what is free, try once more */
+      da_heap_release_free(da_heap_tls);
+      block = da_os_alloc_huge(map, align, 0);
+    }
+    if (block == NULL) { errno = ENOMEM; return NULL; }
+    pthread_mutex_lock(&huge_lock);
+    h = desc_new();
+    pthread_mutex_unlock(&huge_lock);
+    if (h == NULL) { da_os_free(block, map, false); errno = ENOMEM; return NULL; }
+    h->block = block;
+    h->map_size = map;
+  }
+  desc_describe(h);
+  pthread_mutex_lock(&huge_lock);
+  bool placed = table_reserve();
+  if (placed) {
+    table_put(table, table_cap, h);
+    table_count++;
+  }
+  pthread_mutex_unlock(&huge_lock);
+  if (!placed) {
+    da_os_free(h->block, h->map_size, false);
+    pthread_mutex_lock(&huge_lock);
+    desc_delete(h);
+    pthread_mutex_unlock(&huge_lock);
+    errno = ENOMEM;
+    return NULL;
+  }
+  atomic_fetch_add_explicit(&huge_mallocs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&huge_live_bytes, h->map_size, memory_order_relaxed);
+  da_purger_check();
+  if (zero && !fresh) memset(h->block, 0, size < dirty ? size : dirty);
+  return h->block;
+}
+
+/* A mapping of its own for a block that realloc moves (DA_REALLOC_MAP_MIN and
+ * more): it grows further with mremap, moving pages rather than bytes, and
+ * leaves no hole in a segment behind. */
+void *da_huge_alloc(size_t size) {
+  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  return da_huge_alloc_aligned(size, DA_ALIGN, false);
+}
+
+/* Free a huge block (any thread): page is its descriptor's header, from
+ * da_huge_find.  Two threads freeing the same block at once: one of them finds
+ * it gone from the table and reports the double free. */
+void da_huge_free(da_page_t *page, const char *func) {
+  da_huge_t *h = (da_huge_t *)page;
+  pthread_mutex_lock(&huge_lock);
+  bool live = table_remove(h);
+  pthread_mutex_unlock(&huge_lock);
+  if (!live) da_invalid(func, "double free", h->block);
+  atomic_fetch_add_explicit(&huge_frees, 1, memory_order_relaxed);
+  atomic_fetch_sub_explicit(&huge_live_bytes, h->map_size, memory_order_relaxed);
+  pthread_mutex_lock(&huge_lock);
+  bool cached = huge_cache_put_locked(h);
+  pthread_mutex_unlock(&huge_lock);
+  if (cached) {
+    da_purger_notify();
+    return;
+  }
+  da_os_free(h->block, h->map_size, false);
+  pthread_mutex_lock(&huge_lock);
+  desc_delete(h);
+  pthread_mutex_unlock(&huge_lock);
+}
+
+size_t da_huge_usable(const da_page_t *page) { return ((const da_huge_t *)page)->map_size; }
+
+/* Resize a huge block in place or by moving its pages; NULL when the block must
+ * be copied instead (new size no longer huge) or the OS refused. */
+void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
+  da_huge_t *h = (da_huge_t *)page;
+  if (size <= h->map_size && size >= h->map_size / 2) return p;
+  if (size < DA_REALLOC_MAP_MIN || size > (size_t)PTRDIFF_MAX / 2) return NULL;
+  /* growing: a quarter more than asked, so that a block growing in small steps
+   * costs one mremap per 25 % of growth, not one per page */
+  if (size > h->map_size) {
+    size += size / 4;
+    da_huge_cache_shed();
+  }
+  size_t map = round_pages(size);
+  pthread_mutex_lock(&huge_lock);
+  table_remove(h);
+  pthread_mutex_unlock(&huge_lock);
+  uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
+  if (moved != NULL) {
+    atomic_fetch_add_explicit(&huge_live_bytes, map - h->map_size, memory_order_relaxed);
+    h->block = moved;
+    h->map_size = map;
+    desc_describe(h);
+  }
+  pthread_mutex_lock(&huge_lock);
+  table_put(table, table_cap, h);   /* the slot it left keeps the load below one half */
+  table_count++;
+  pthread_mutex_unlock(&huge_lock);
+  return moved;
+}
