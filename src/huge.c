@@ -114,11 +114,11 @@ static void table_put(da_huge_t **t, size_t cap, da_huge_t *h) {
 static bool table_reserve(void) {
   if ((table_count + 1) * 2 <= table_cap) return true;
   size_t cap = table_cap ? table_cap * 2 : DA_HUGE_TABLE_MIN;
-  da_huge_t **t = da_os_alloc_meta(cap * sizeof *t);
+  da_huge_t **t = da_os_alloc_meta(cap * sizeof(da_huge_t *));
   if (t == NULL) return false;
   for (size_t i = 0; i < table_cap; i++)
     if (table[i] != NULL) table_put(t, cap, table[i]);
-  if (table != NULL) da_os_free_meta(table, table_cap * sizeof *table);
+  if (table != NULL) da_os_free_meta(table, table_cap * sizeof(da_huge_t *));
   table = t;
   table_cap = cap;
   return true;
