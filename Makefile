@@ -28,6 +28,11 @@ CORE_CFLAGS += $(EXTRA_CFLAGS)
 CORE_SRC := $(filter-out src/override.c,$(wildcard src/*.c))
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 OVR_OBJ  := $(BUILD)/obj/override.o
+# malloc and free are aliases of da_malloc and da_free (no extra jump): the
+# standard libraries take alloc.c and free.c compiled once more with them.
+STD_SRC  := src/alloc.c src/free.c
+STD_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/std/%.o,$(STD_SRC))
+CORE_STD_OBJ := $(filter-out $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STD_SRC)),$(CORE_OBJ)) $(STD_OBJ)
 HDRS     := $(wildcard src/*.h) include/dynalloc.h
 
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
@@ -40,14 +45,17 @@ lib: $(LIBS)
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c $< -o $@
+$(BUILD)/obj/std/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -DDA_STD_NAMES -c $< -o $@
 
-$(BUILD)/libdynalloc.so: $(CORE_OBJ) $(OVR_OBJ)
+$(BUILD)/libdynalloc.so: $(CORE_STD_OBJ) $(OVR_OBJ)
 	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc.so -Wl,-z,nodelete -Wl,-Bsymbolic-functions $^ -o $@
 $(BUILD)/libdynalloc-prefix.so: $(CORE_OBJ)
 	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc-prefix.so $^ -o $@
 # The static archives are single relocatable objects, so that linking any
 # allocator symbol pulls in the whole allocator (no half-overridden malloc).
-$(BUILD)/libdynalloc.a: $(CORE_OBJ) $(OVR_OBJ)
+$(BUILD)/libdynalloc.a: $(CORE_STD_OBJ) $(OVR_OBJ)
 	$(CC) -r -nostdlib $^ -o $(BUILD)/obj/dynalloc-all.o
 	rm -f $@ && ar rcs $@ $(BUILD)/obj/dynalloc-all.o
 $(BUILD)/libdynalloc-prefix.a: $(CORE_OBJ)

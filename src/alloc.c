@@ -36,6 +36,10 @@ DA_API void *da_malloc(size_t size) {
   }
   return malloc_large(size);
 }
+#ifdef DA_STD_NAMES   /* the standard libraries: override.c has the other names */
+DA_API extern __typeof(da_malloc) malloc __attribute__((alias("da_malloc")));
+DA_API extern __typeof(da_malloc) __libc_malloc __attribute__((alias("da_malloc")));
+#endif
 
 /* align is a power of two.  Pool blocks of a power-of-two class are aligned to
  * their size (pool pages start on a 4 KiB boundary), so small aligned requests

@@ -224,6 +224,10 @@ DA_API void da_free(void *p) {
   }
   free_other(p, seg, heap);
 }
+#ifdef DA_STD_NAMES   /* the standard libraries: override.c has the other names */
+DA_API extern __typeof(da_free) free __attribute__((alias("da_free")));
+DA_API extern __typeof(da_free) __libc_free __attribute__((alias("da_free")));
+#endif
 
 /* p's header, checked as free checks it, in *page; returns its usable size. */
 size_t da_usable_page(const void *p, const char *func, da_page_t **page) {

@@ -1,5 +1,7 @@
-/* override.c — the standard names.  The only file that defines malloc & co.;
- * each forwards to the da_* core with a tail call.  Linked into libdynalloc.so
+/* override.c — the standard names.  malloc, free, __libc_malloc and
+ * __libc_free are aliases of da_malloc and da_free (alloc.c and free.c built
+ * with DA_STD_NAMES: no extra jump on the hottest calls); every other name is
+ * here and forwards to the da_* core with a tail call.  Linked into libdynalloc.so
  * (for LD_PRELOAD) and libdynalloc.a (static override), not into the prefix
  * libraries.  The glibc-internal aliases (__libc_*) are here because some
  * programs and libraries call them directly; a pointer from any of them is
@@ -10,8 +12,6 @@
 
 #define DA_OVERRIDE DA_API
 
-DA_OVERRIDE void *malloc(size_t size) { return da_malloc(size); }
-DA_OVERRIDE void free(void *p) { da_free(p); }
 DA_OVERRIDE void cfree(void *p) { da_free(p); }
 DA_OVERRIDE void *calloc(size_t count, size_t size) { return da_calloc(count, size); }
 DA_OVERRIDE void *realloc(void *p, size_t size) { return da_realloc(p, size); }
@@ -30,8 +30,6 @@ DA_OVERRIDE struct mallinfo2 mallinfo2(void) { return da_mallinfo2(); }
 DA_OVERRIDE void malloc_stats(void) { da_malloc_stats(); }
 DA_OVERRIDE int mallopt(int param, int value) { return da_mallopt(param, value); }
 
-DA_OVERRIDE void *__libc_malloc(size_t size) { return da_malloc(size); }
-DA_OVERRIDE void __libc_free(void *p) { da_free(p); }
 DA_OVERRIDE void *__libc_calloc(size_t count, size_t size) { return da_calloc(count, size); }
 DA_OVERRIDE void *__libc_realloc(void *p, size_t size) { return da_realloc(p, size); }
 DA_OVERRIDE void *__libc_memalign(size_t align, size_t size) { return da_memalign(align, size); }
