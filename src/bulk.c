@@ -33,6 +33,15 @@ void da_bulk_cache_flush(da_heap_t *heap, bool force) {
   }
 }
 
+/* A zeroed block on pages that are not resident (fresh or purged): each page is
+ * written once here.  A program that reads its calloc'ed block first (to check
+ * it, or to read-modify-write it) would otherwise map the shared zero page and
+ * then fault again to copy it on the first write, and in a multi-threaded
+ * process that copy flushes the other CPUs' TLBs (an IPI each time). */
+static void touch_for_write(uint8_t *p, size_t size) {
+  for (size_t off = 0; off < size; off += DA_SLICE_SIZE) ((volatile uint8_t *)p)[off] = 0;
+}
+
 static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
   size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
@@ -59,6 +68,7 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   heap->stats.bulk_mallocs++;
   if (zero) {
     if (run->dirty) memset(p, 0, size);
+    else touch_for_write(p, size);
   } else {
     ((da_block_t *)p)->key = 0;
   }
