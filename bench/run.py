@@ -12,8 +12,10 @@ For each run the harness records wall time, CPU time (user + system) and peak
 RSS of the measured process (os.wait4 rusage; ru_maxrss includes the waited-for
 children, e.g. gcc's cc1), and the "metric" lines the workload prints.
 
-Output (full run):   bench/results/latest.md, latest.svg, latest.json
-Output (--quick):    bench/results/quick.md, quick.svg, quick.json
+Output (full run):   bench/results/latest.md, latest.svg, latest.json, latency.md
+Output (--quick):    bench/results/quick.md, quick.svg, quick.json, latency-quick.md
+                     (latency*.md: the per-call latency tables alone, written next
+                     to the markdown report when latency workloads ran)
 Output (--scaling):  bench/results/scaling.md, scaling.json
 
 Only the Python standard library is used; run it with /usr/bin/python3.
@@ -466,7 +468,9 @@ def run_redis(env, timeout, w, tag):
 def workloads(cfg):
     """The workload list.  Each entry: name, group, desc, and either cmd (a
     list; "{threads}" is replaced) or runner.  kind "time" counts in the
-    time and memory geometric means, "memory" only in the memory one."""
+    time and memory geometric means, "memory" only in the memory one,
+    "latency" in neither (nor in the ratio tables and the chart): it has its
+    own table of per-call percentiles (latency_section)."""
     q = cfg.quick
     b = os.path.join(ROOT, cfg.build, "bench")
     T = str(cfg.threads)
@@ -488,6 +492,16 @@ def workloads(cfg):
         add("batch-" + dist, "batches", "allocate 100000 then free (LIFO, FIFO, random), %s sizes" % dist,
             [b + "/batch", "--dist=" + dist, "--n=" + S(100000, 20000), "--rounds=" + S(rounds, 2)],
             show="random_ns_per_pair")
+    for mode, args, desc in (
+            ("expr", ["--trees=" + S(600, 60), "--nodes=3000"],
+             "expression trees (24-72 B nodes, 8-64 B names) simplified by rebuilding, freed"),
+            ("bigint", ["--jobs=" + S(500, 50)],
+             "factoriser: bigints as 16-256 B limb arrays, temporaries, realloc growth"),
+            ("binary", ["--depth=" + S(16, 12)],
+             "binary-trees: complete trees of 32 B nodes built, walked, freed; one long-lived"),
+            ("randsize", ["--ops=" + S("20m", "2m")],
+             "1000 live slots, free a random one, malloc 16-4096 B (inverse square)")):
+        add("trees-" + mode, "trees", desc, [b + "/trees", "--mode=" + mode] + args, show="allocs_per_s")
     add("larson", "threads", "shared slot array, random replace, cross-thread frees",
         [b + "/larson", "--threads={threads}", "--slots=10000", "--ops=" + S("3m", "200k"),
          "--min=16", "--max=1024"], show="ops_per_s", threaded=True)
@@ -499,6 +513,11 @@ def workloads(cfg):
     add("churn", "threads", "short-lived threads allocate and exit",
         [b + "/churn", "--threads={threads}", "--total=" + S(4000, 400), "--allocs=1000"],
         show="threads_per_s", threaded=True)
+    add("exchange", "threads", "32 threads swap calloc'd blocks (zero checked) through 4096 slots",
+        [b + "/exchange", "--threads=32", "--slots=4096", "--ops=" + S("100k", "10k")],
+        show="ops_per_s")
+    add("bursts", "threads", "producer allocates bursts of 10000 blocks, consumer frees them",
+        [b + "/bursts", "--burst=10000", "--rounds=" + S(300, 30), "--depth=3"], show="blocks_per_s")
     add("realloc-string", "realloc/large", "16 string builders grown by exact-size realloc to 1 MiB",
         [b + "/growth", "--mode=string", "--strings=16", "--bytes=1m", "--rounds=" + S(10, 1)],
         show="reallocs_per_s")
@@ -513,6 +532,13 @@ def workloads(cfg):
     add("rss-return", "memory", "free 90% of a 512 MiB heap, then idle: time until RSS drops",
         [b + "/rssreturn", "--mib=" + S(512, 64), "--keep=10", "--sample-ms=100", "--watch-ms=2000"],
         kind="memory", show="returned_ms")
+
+    for pat, ops, desc in (("ring", S("8m", "1m"), "one thread, 1000 live blocks in a ring, 16-1024 B"),
+                           ("larson", S("3m", "300k"), "2 threads, shared slots, random replace, remote frees"),
+                           ("prodcons", S("6m", "600k"), "one thread mallocs, another frees (SPSC queue)")):
+        add("latency-" + pat, "latency", "per-call malloc/free latency: " + desc,
+            [b + "/latency", "--pattern=" + pat] + (["--threads=2"] if pat == "larson" else []) +
+            ["--ops=" + ops, "--every=8", "--warmup=" + S("200k", "50k")], kind="latency")
 
     add("redis", "programs", "redis-server: fill + redis-benchmark on 127.0.0.1",
         None, runner="redis", show="rps_geomean", libc_shim=True,
@@ -679,7 +705,7 @@ def summary(ws, stats, allocs):
     for a in allocs:
         row = {}
         for key in ("wall", "cpu", "rss_kb"):
-            sel = [w for w in ws if key == "rss_kb" or w["kind"] == "time"]
+            sel = [w for w in ws if w["kind"] == "time" or (key == "rss_kb" and w["kind"] == "memory")]
             row[key + "_to_mimalloc"] = geomean([stats[w["name"]][key]["to_mimalloc"][a] for w in sel])
             row[key + "_to_best"] = geomean([stats[w["name"]][key]["to_best"][a] for w in sel])
         sel = [w for w in ws if w["kind"] == "time"]
@@ -763,6 +789,9 @@ def write_chart(path_base, ws, stats, allocs):
         series = [(a, "mimalloc") for a in PEERS if a in allocs and a != "mimalloc"]
         title = "peers relative to mimalloc (< 1: better than mimalloc; dynalloc not built)"
     if not series or "mimalloc" not in allocs and "dynalloc" not in allocs:
+        return None
+    ws = [w for w in ws if w["kind"] != "latency"]   # they have their own table
+    if not ws:
         return None
     dat = path_base + ".dat"
     with open(dat, "w") as f:
@@ -863,10 +892,16 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
 
     L.append("## Summary")
     L.append("")
+    n_time = sum(1 for w in ws if w["kind"] == "time")
+    n_mem = sum(1 for w in ws if w["kind"] == "memory")
+    n_lat = sum(1 for w in ws if w["kind"] == "latency")
     L.append("Geometric means over the suite of per-workload median ratios (lower is better). "
-             "Time means cover the %d time workloads; the peak-RSS mean covers all %d. "
-             "\"best peer\" is the best of glibc, jemalloc, mimalloc and tcmalloc on each workload."
-             % (sum(1 for w in ws if w["kind"] == "time"), len(ws)))
+             "Time means cover the %d time workloads; the peak-RSS mean covers %s%s. "
+             "\"best peer\" is the best of the peers measured on each workload."
+             % (n_time, "those and the %d memory workload%s, %d in all"
+                % (n_mem, "s" if n_mem > 1 else "", n_time + n_mem) if n_mem else "the same",
+                "; the %d latency workload%s count%s in neither (own table below)"
+                % (n_lat, "s" if n_lat > 1 else "", "" if n_lat > 1 else "s") if n_lat else ""))
     L.append("")
     L.append("| allocator | wall / mimalloc | wall / best peer | CPU / mimalloc | peak RSS / mimalloc "
              "| peak RSS / best peer | fastest on | > 1.25× best peer |")
@@ -882,6 +917,8 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
         L.append("")
 
     def table(key, title, unit, conv):
+        if not any(w["kind"] != "latency" for w in ws):
+            return
         L.append("## %s" % title)
         L.append("")
         L.append("Median %s, [min–max] over the runs; then ratio to mimalloc / to the best peer." % unit)
@@ -889,6 +926,8 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
         L.append("| workload | " + " | ".join(A) + " |")
         L.append("| --- | " + " | ".join("---:" for _ in A) + " |")
         for w in ws:
+            if w["kind"] == "latency":
+                continue
             st = stats[w["name"]][key]
             cells = []
             for a in A:
@@ -908,6 +947,9 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
     table("wall", "Wall time", "seconds", fsec)
     table("cpu", "CPU time (user + system)", "seconds", fsec)
     table("rss_kb", "Peak RSS", "MiB", lambda kb: "%.1f" % (kb / 1024))
+    lat = latency_section(ws, results, A)
+    if lat:
+        L.extend(lat)
 
     L.append("## Figures reported by the workloads")
     L.append("")
@@ -968,6 +1010,74 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
              "redis fill are generated with fixed seeds into `bench/results/tmp/`.")
     L.append("")
     return "\n".join(L), stats, summ
+
+
+LATENCY_TITLE = "Latency of single calls (ns, median of the repetitions)"
+LATENCY_COLS = [("malloc", "p50"), ("malloc", "p99"), ("malloc", "p999"),
+                ("free", "p50"), ("free", "p99"), ("free", "p999")]
+
+
+def latency_section(ws, results, A, heading="##"):
+    """Markdown lines: one table per latency workload, rows allocators,
+    columns malloc and free p50 / p99 / p99.9; [] when none ran."""
+    lw = [w for w in ws if w["kind"] == "latency"]
+    if not lw:
+        return []
+    L = ["%s %s" % (heading, LATENCY_TITLE), "",
+         "`build/bench/latency` times every 8th malloc and free call on its own with the "
+         "time-stamp counter (after a warm-up), sorts the samples and reports percentiles; the "
+         "cost of an empty timed region (timer overhead, below) is taken off. Each cell is the "
+         "median over the repetitions of that run's percentile. Where the CPU advances its "
+         "counter in steps (timer step, below: AMD Zen counts in 10 ns steps), every figure is "
+         "quantised to that step. Not counted in the geometric means.", ""]
+    for w in lw:
+        runs = results[w["name"]]
+        L.append("%s# %s — %s" % (heading, w["name"], w["desc"].replace("per-call malloc/free latency: ", "")))
+        L.append("")
+        L.append("| allocator | malloc p50 | malloc p99 | malloc p99.9 | free p50 | free p99 | free p99.9 |")
+        L.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        over, step = [], []
+        for a in A:
+            if not ok_runs(runs[a]):
+                L.append("| %s | %s |" % (a, " | ".join(["fail" if runs[a] else "–"] * len(LATENCY_COLS))))
+                continue
+            cells = []
+            for call, p in LATENCY_COLS:
+                v = med_metric(runs[a], "%s_%s_ns" % (call, p))
+                cells.append("–" if v is None else "%.0f" % v if v >= 10 else "%.1f" % v)
+            L.append("| %s | %s |" % (a, " | ".join(cells)))
+            for key, acc in (("timer_overhead_ns", over), ("timer_step_ns", step)):
+                v = med_metric(runs[a], key)
+                if v is not None:
+                    acc.append(v)
+        L.append("")
+        if over:
+            L.append("Timer overhead %.1f ns, timer step %s (medians over the runs)."
+                     % (statistics.median(over),
+                        "%.1f ns" % statistics.median(step) if step else "not reported"))
+            L.append("")
+    return L
+
+
+def write_latency_md(path, cfg, ws, results, A, info):
+    """The latency tables on their own (for the README), next to the report."""
+    lat = latency_section(ws, results, A, heading="#")
+    if not lat:
+        return None
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    gen = ("Generated by `bench/run.py`%s on %s; %s, %s logical CPUs, %s; %d repetition(s)%s."
+           % (" --quick" if cfg.quick else "", now, info.get("cpu", "?"), info.get("cores", "?"),
+              info.get("glibc", "?"), cfg.reps,
+              " — a quick smoke run, not for comparison" if cfg.quick else ""))
+    with open(path, "w") as f:
+        f.write("\n".join(lat[:2] + [gen, ""] + lat[2:]) + "\n")
+    return path
+
+
+def latency_md_path(cfg, md_path):
+    """bench/results/latency.md next to latest.md; latency-quick.md for --quick."""
+    return os.path.join(os.path.dirname(os.path.abspath(md_path)),
+                        "latency-quick.md" if cfg.quick else "latency.md")
 
 
 def callgrind_section():
@@ -1086,6 +1196,9 @@ def rerender(cfg):
     with open(base + ".md", "w") as f:
         f.write(text)
     log("rewrote %s.md" % os.path.relpath(base, ROOT))
+    lat = write_latency_md(latency_md_path(cfg, base + ".md"), cfg, ws, results, list(allocs), d["machine"])
+    if lat:
+        log("rewrote %s" % os.path.relpath(lat, ROOT))
     return 0
 
 
@@ -1189,9 +1302,11 @@ def main():
                    "allocators": allocs, "notes": notes,
                    "workloads": ws,
                    "elapsed": elapsed, "runs": results, "summary": summ}, f, indent=1)
+    lat = write_latency_md(latency_md_path(cfg, out), cfg, ws, results, list(allocs), info)
     log("")
-    log("suite took %s; wrote %s%s" % (fmt_eta(elapsed), os.path.relpath(out, ROOT),
-                                      ", " + os.path.relpath(chart, ROOT) if chart else ""))
+    log("suite took %s; wrote %s%s%s" % (fmt_eta(elapsed), os.path.relpath(out, ROOT),
+                                        ", " + os.path.relpath(chart, ROOT) if chart else "",
+                                        ", " + os.path.relpath(lat, ROOT) if lat else ""))
     for a in allocs:
         s = summ[a]
         log("  %-9s wall/mimalloc %s  wall/best-peer %s  rss/mimalloc %s"
