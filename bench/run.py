@@ -55,7 +55,8 @@ def log(msg):
 
 def discover_allocators(build, wanted, given=()):
     """Returns ({name: preload path or None}, [notes about skipped ones]).
-    given: NAME=PATH strings (--peer) that replace the packaged peers' paths."""
+    given: NAME=PATH strings (--peer) that replace the packaged peers' paths, or,
+    for a NAME that is no peer, add another allocator to compare (not a peer)."""
     found, notes = {"glibc": None}, []
     dyn = os.path.join(ROOT, build, "libdynalloc.so")
     if os.path.exists(dyn):
@@ -77,6 +78,12 @@ def discover_allocators(build, wanted, given=()):
         k, _, v = spec.partition("=")
         if k in PEERS and v:
             found[k] = os.path.abspath(v)
+        elif k and v and k not in ("dynalloc", "glibc"):
+            # another build to compare (e.g. dynalloc-before=/tmp/old/libdynalloc.so):
+            # measured and shown, never counted as a peer
+            found[k] = os.path.abspath(v)
+            if k not in ORDER:
+                ORDER.insert(1, k)
     result = {}
     for name in ORDER:
         if name not in found or (wanted and name not in wanted):
@@ -1223,7 +1230,8 @@ def main():
     ap.add_argument("--thread-list", default="1,2,4,8,16", help="thread counts for --scaling")
     ap.add_argument("--peer", action="append", default=[], metavar="NAME=PATH",
                     help="use this shared object for peer NAME (e.g. on a machine without the "
-                         "Debian packages); may be repeated")
+                         "Debian packages), or add an allocator NAME that is no peer (another "
+                         "build of dynalloc to compare); may be repeated")
     ap.add_argument("--list", action="store_true", help="list workloads and exit")
     ap.add_argument("--rerender", metavar="JSON",
                     help="rewrite the markdown and chart from a saved results JSON, running nothing")

@@ -23,11 +23,12 @@
  * Invariants: a descriptor is in the table exactly while its block is live, and
  * is taken out before its mapping moves or goes (so a mapping the kernel puts
  * at the old address meanwhile never meets a stale entry); the table, the
- * descriptors and the cache change only under huge_lock; any thread may free a
- * huge block.
+ * descriptors and the cache change only under huge_lock, and lookups take no
+ * lock (a seqlock, below); any thread may free a huge block.
  */
 #include "internal.h"
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 
 #define DA_HUGE_CACHE_SLOTS 8
@@ -40,9 +41,6 @@ static _Atomic(size_t) huge_cached_bytes;
 static _Atomic(uint64_t) huge_mallocs, huge_frees;
 static _Atomic(size_t) huge_live_bytes;
 
-static da_huge_t **table;        /* open addressing, linear probing; NULL = empty slot */
-static size_t table_cap;         /* a power of two, or 0 before the first block */
-static size_t table_count;
 static da_huge_t *desc_unused;   /* descriptors not describing anything */
 static uint8_t *desc_next, *desc_end;
 
@@ -75,7 +73,37 @@ void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
 
 static size_t round_pages(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
 
-/* ---- descriptors and the table (huge_lock held) ----------------------------------------- */
+/* ---- descriptors and the table (changed under huge_lock) -------------------------------- */
+/* Lookups take no lock: the table is a seqlock.  A writer (huge_lock held) makes
+ * table_seq odd, changes slots or publishes a new table, and makes it even
+ * again; a reader probes the current table with relaxed loads and tries again
+ * when the sequence moved or was odd.  A replaced table stays mapped, since a
+ * reader may still be probing it (all of them together are smaller than the
+ * current one), and descriptors are never unmapped, so a probe never reads
+ * freed memory; a descriptor's block changes only while it is out of the table,
+ * after a removal moved the sequence. */
+typedef struct huge_table_s {
+  size_t              cap;            /* a power of two */
+  _Atomic(da_huge_t *) slot[];        /* open addressing, linear probing; NULL = empty */
+} huge_table_t;
+
+static _Atomic(huge_table_t *) table;
+static _Atomic(uint64_t) table_seq;
+static size_t table_count;
+
+static void seq_begin(void) {
+  atomic_store_explicit(&table_seq, atomic_load_explicit(&table_seq, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  atomic_thread_fence(memory_order_release);
+}
+static void seq_end(void) {
+  atomic_store_explicit(&table_seq, atomic_load_explicit(&table_seq, memory_order_relaxed) + 1,
+                        memory_order_release);
+}
+
+static uint8_t *block_of(const da_huge_t *h) { return __atomic_load_n(&h->block, __ATOMIC_RELAXED); }
+static void block_set(da_huge_t *h, uint8_t *block) { __atomic_store_n(&h->block, block, __ATOMIC_RELAXED); }
+
 static da_huge_t *desc_new(void) {
   da_huge_t *h = desc_unused;
   if (h != NULL) {
@@ -89,12 +117,15 @@ static da_huge_t *desc_new(void) {
     h = (da_huge_t *)desc_next;
     desc_next += sizeof *h;
   }
-  memset(h, 0, sizeof *h);
+  block_set(h, NULL);
+  h->map_size = 0;
+  h->cached_at = 0;
+  h->next = NULL;
   return h;
 }
 
 static void desc_delete(da_huge_t *h) {
-  h->block = NULL;
+  block_set(h, NULL);
   h->next = desc_unused;
   desc_unused = h;
 }
@@ -103,66 +134,96 @@ static size_t slot_of(const void *block, size_t cap) {
   return (size_t)((((uintptr_t)block >> DA_SLICE_SHIFT) * 0x9e3779b97f4a7c15u) >> 20) & (cap - 1);
 }
 
-static void table_put(da_huge_t **t, size_t cap, da_huge_t *h) {
-  size_t i = slot_of(h->block, cap);
-  while (t[i] != NULL) i = (i + 1) & (cap - 1);
-  t[i] = h;
+static da_huge_t *slot_get(const huge_table_t *t, size_t i) {
+  return atomic_load_explicit(&t->slot[i], memory_order_relaxed);
+}
+static void slot_set(huge_table_t *t, size_t i, da_huge_t *h) {
+  atomic_store_explicit(&t->slot[i], h, memory_order_relaxed);
+}
+
+static void table_put(huge_table_t *t, da_huge_t *h) {
+  size_t i = slot_of(block_of(h), t->cap);
+  while (slot_get(t, i) != NULL) i = (i + 1) & (t->cap - 1);
+  slot_set(t, i, h);
 }
 
 /* Room for one more entry at a load of at most one half: false when the OS
  * refused the larger table. */
 static bool table_reserve(void) {
-  if ((table_count + 1) * 2 <= table_cap) return true;
-  size_t cap = table_cap ? table_cap * 2 : DA_HUGE_TABLE_MIN;
-  da_huge_t **t = da_os_alloc_meta(cap * sizeof(da_huge_t *));
+  huge_table_t *old = atomic_load_explicit(&table, memory_order_relaxed);
+  size_t old_cap = old ? old->cap : 0;
+  if ((table_count + 1) * 2 <= old_cap) return true;
+  size_t cap = old_cap ? old_cap * 2 : DA_HUGE_TABLE_MIN;
+  huge_table_t *t = da_os_alloc_meta(sizeof *t + cap * sizeof t->slot[0]);
   if (t == NULL) return false;
-  for (size_t i = 0; i < table_cap; i++)
-    if (table[i] != NULL) table_put(t, cap, table[i]);
-  if (table != NULL) da_os_free_meta(table, table_cap * sizeof(da_huge_t *));
-  table = t;
-  table_cap = cap;
+  t->cap = cap;
+  for (size_t i = 0; i < old_cap; i++)
+    if (slot_get(old, i) != NULL) table_put(t, slot_get(old, i));
+  atomic_store_explicit(&table, t, memory_order_release);   /* readers see it filled */
   return true;
 }
 
-static size_t table_find(const void *block) {
-  if (table_cap == 0) return SIZE_MAX;
-  for (size_t i = slot_of(block, table_cap);; i = (i + 1) & (table_cap - 1)) {
-    if (table[i] == NULL) return SIZE_MAX;
-    if (table[i]->block == (const uint8_t *)block) return i;
+/* The slot of block in t, or SIZE_MAX.  At most cap probes, so that a reader
+ * racing a writer always ends (and then retries). */
+static size_t table_find(const huge_table_t *t, const void *block) {
+  if (t == NULL) return SIZE_MAX;
+  for (size_t n = 0, i = slot_of(block, t->cap); n < t->cap; n++, i = (i + 1) & (t->cap - 1)) {
+    const da_huge_t *h = slot_get(t, i);
+    if (h == NULL) return SIZE_MAX;
+    if (block_of(h) == (const uint8_t *)block) return i;
   }
+  return SIZE_MAX;
 }
 
 /* Remove slot i, shifting back the entries of its probe run behind it. */
-static void table_remove_at(size_t i) {
-  table[i] = NULL;
+static void table_remove_at(huge_table_t *t, size_t i) {
+  seq_begin();
+  slot_set(t, i, NULL);
   table_count--;
-  for (size_t j = (i + 1) & (table_cap - 1); table[j] != NULL; j = (j + 1) & (table_cap - 1)) {
-    da_huge_t *h = table[j];
-    size_t home = slot_of(h->block, table_cap);
+  for (size_t j = (i + 1) & (t->cap - 1); slot_get(t, j) != NULL; j = (j + 1) & (t->cap - 1)) {
+    da_huge_t *h = slot_get(t, j);
+    size_t home = slot_of(block_of(h), t->cap);
     /* h may fill the hole when its home is not in (i, j] (cyclically) */
     if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
-      table[i] = h;
-      table[j] = NULL;
+      slot_set(t, i, h);
+      slot_set(t, j, NULL);
       i = j;
     }
   }
+  seq_end();
 }
 
 static bool table_remove(const da_huge_t *h) {
-  size_t i = table_find(h->block);
-  if (i == SIZE_MAX || table[i] != h) return false;
-  table_remove_at(i);
+  huge_table_t *t = atomic_load_explicit(&table, memory_order_relaxed);
+  size_t i = table_find(t, block_of(h));
+  if (i == SIZE_MAX || slot_get(t, i) != h) return false;
+  table_remove_at(t, i);
   return true;
 }
 
-/* The descriptor of the live huge block that starts at p, or NULL. */
+/* Enter h (room reserved). */
+static void table_insert(da_huge_t *h) {
+  seq_begin();
+  table_put(atomic_load_explicit(&table, memory_order_relaxed), h);
+  table_count++;
+  seq_end();
+}
+
+/* The descriptor of the live huge block that starts at p, or NULL.  No lock. */
 da_huge_t *da_huge_find(const void *p) {
   if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) != 0) return NULL;
-  pthread_mutex_lock(&huge_lock);
-  size_t i = table_find(p);
-  da_huge_t *h = i == SIZE_MAX ? NULL : table[i];
-  pthread_mutex_unlock(&huge_lock);
-  return h;
+  for (;;) {
+    uint64_t seq = atomic_load_explicit(&table_seq, memory_order_acquire);
+    if (seq & 1) {   /* a writer is between its two steps (a few stores) */
+      sched_yield();
+      continue;
+    }
+    const huge_table_t *t = atomic_load_explicit(&table, memory_order_acquire);
+    size_t i = table_find(t, p);
+    da_huge_t *h = i == SIZE_MAX ? NULL : slot_get(t, i);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&table_seq, memory_order_relaxed) == seq) return h;
+  }
 }
 
 /* ---- the cache of freed mappings --------------------------------------------------------------- */
@@ -209,7 +270,7 @@ static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
       pthread_mutex_unlock(&huge_lock);
       return NULL;
     }
-    h->block = moved;
+    block_set(h, moved);
     h->map_size = map;
   }
   return h;
@@ -295,16 +356,13 @@ void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
     h = desc_new();
     pthread_mutex_unlock(&huge_lock);
     if (h == NULL) { da_os_free(block, map, false); errno = ENOMEM; return NULL; }
-    h->block = block;
+    block_set(h, block);
     h->map_size = map;
   }
   desc_describe(h);
   pthread_mutex_lock(&huge_lock);
   bool placed = table_reserve();
-  if (placed) {
-    table_put(table, table_cap, h);
-    table_count++;
-  }
+  if (placed) table_insert(h);
   pthread_mutex_unlock(&huge_lock);
   if (!placed) {
     da_os_free(h->block, h->map_size, false);
@@ -374,13 +432,12 @@ void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
   uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
   if (moved != NULL) {
     atomic_fetch_add_explicit(&huge_live_bytes, map - h->map_size, memory_order_relaxed);
-    h->block = moved;
+    block_set(h, moved);
     h->map_size = map;
     desc_describe(h);
   }
   pthread_mutex_lock(&huge_lock);
-  table_put(table, table_cap, h);   /* the slot it left keeps the load below one half */
-  table_count++;
+  table_insert(h);   /* the slot it left keeps the load below one half */
   pthread_mutex_unlock(&huge_lock);
   return moved;
 }

@@ -66,7 +66,6 @@ extern da_os_stats_t da_os_stats;
 void *da_os_alloc_segment(bool *from_sbrk);
 void *da_os_alloc_huge(size_t size, size_t align, size_t offset);
 void *da_os_alloc_meta(size_t size);
-void  da_os_free_meta(void *p, size_t size);
 void  da_os_free(void *p, size_t size, bool from_sbrk);
 void  da_os_purge(void *p, size_t size);
 void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align);

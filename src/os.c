@@ -5,8 +5,8 @@
  *   da_os_alloc_huge      a mapping for one huge block (always mmap)
  *   da_os_alloc_meta      a mapping for allocator metadata with an inaccessible
  *                         page on either side (heap structs, huge descriptors):
- *                         a mapping the kernel places beside it never touches it
- *   da_os_free_meta       gives such a mapping back
+ *                         a mapping the kernel places beside it never touches it;
+ *                         such mappings are never given back
  *   da_os_free            gives memory back to the back-end it came from
  *   da_os_purge           returns the physical pages of a range, keeps the range
  *   da_os_remap           resizes a huge mapping (mremap)
@@ -65,15 +65,11 @@ void *da_os_alloc_huge(size_t size, size_t align, size_t offset) {
 }
 
 void *da_os_alloc_meta(size_t size) {
+  size = (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
   if (fault_injected()) return NULL;
   uint8_t *p = da_mmap_guarded(size);
   if (p != NULL) count_mapped((ptrdiff_t)size);
   return p;
-}
-
-void da_os_free_meta(void *p, size_t size) {
-  count_mapped(-(ptrdiff_t)size);
-  da_mmap_release((uint8_t *)p - DA_SLICE_SIZE, size + 2 * DA_SLICE_SIZE);
 }
 
 void da_os_free(void *p, size_t size, bool from_sbrk) {
