@@ -174,43 +174,15 @@ static uintptr_t pick_address(const struct block *b, const char **how)
     return a;
 }
 
-/* Fork; the child frees addr with stderr into a pipe.  Returns the wait status
- * and the child's stderr (its first cap - 1 bytes) in out. */
+static void free_it(void *p)
+{
+    free(p);
+}
+
+/* Fork; the child frees addr with stderr into out.  Returns the wait status. */
 static int probe(uintptr_t addr, char *out, size_t cap)
 {
-    int fds[2], status;
-    size_t len = 0;
-    CHECK(pipe(fds) == 0);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = { 0, 0 };
-        setrlimit(RLIMIT_CORE, &no_core);
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        alarm(20);
-        free((void *)addr);
-        _exit(0);                  /* accepted: not reported */
-    }
-    close(fds[1]);
-    for (;;) {
-        char sink[256];
-        char *to = len < cap - 1 ? out + len : sink;
-        size_t room = len < cap - 1 ? cap - 1 - len : sizeof sink;
-        ssize_t r = read(fds[0], to, room);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (to != sink)
-            len += (size_t)r;
-    }
-    out[len] = 0;
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0)
-        CHECK(errno == EINTR);
-    return status;
+    return run_child(free_it, (void *)addr, out, cap);
 }
 
 /* strsignal may allocate (translations): a name of its own for the usual ones */
