@@ -18,13 +18,15 @@
 #define DA_COLD      __attribute__((cold, noinline))
 #define DA_NORETURN  __attribute__((noreturn))
 #define likely(x)    __builtin_expect(!!(x), 1)
-#if defined(__has_feature)
+#if defined(__SANITIZE_THREAD__)        /* gcc */
+#define DA_TSAN 1
+#elif defined(__has_feature)            /* clang */
 #if __has_feature(thread_sanitizer)
-#define __has_feature_tsan 1
+#define DA_TSAN 1
 #endif
 #endif
-#ifndef __has_feature_tsan
-#define __has_feature_tsan 0
+#ifndef DA_TSAN
+#define DA_TSAN 0
 #endif
 #define unlikely(x)  __builtin_expect(!!(x), 0)
 
@@ -149,7 +151,7 @@ static inline void da_used_set(da_page_t *page, uint32_t used) {
  * by the owner, and readers use relaxed loads (under TSan, a relaxed atomic
  * store, which it understands).  Returns true when the count reaches zero. */
 static inline bool da_used_add(da_page_t *page, int32_t delta) {
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !__has_feature_tsan
+#if defined(__x86_64__) && !DA_TSAN
   bool zero;
   __asm__("addl %2, %0" : "+m"(*(uint32_t *)&page->used), "=@ccz"(zero) : "ri"(delta));
   return zero;

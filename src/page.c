@@ -98,8 +98,14 @@ void da_page_collect(da_page_t *page) {
   da_assert(walked == n);
 #endif
   if (page->free != NULL) {
-    da_block_t *tail = list, *next;
-    while ((next = da_link_next(tail, da_link_key)) != NULL) tail = next;
+    /* the list's tail is its n-th block: a walk of exactly n - 1 checked links,
+     * so a corrupted list can neither end early unnoticed nor loop */
+    da_block_t *tail = list;
+    for (uint32_t i = 1; i < n; i++) {
+      da_block_t *next = da_link_next(tail, da_link_key);
+      if (next == NULL) da_corrupt_list(tail);
+      tail = next;
+    }
     da_link_set(tail, page->free, da_link_key);
   }
   page->free = list;

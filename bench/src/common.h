@@ -251,4 +251,25 @@ static inline void touch_pages(void *p, size_t n)
     if (n) c[n - 1] = 1;
 }
 
+/* The ring pattern (fastpath --ring, latency --pattern=ring): a fixed sequence
+ * of RING_SIZES sizes of 16-1024 B, and `live` slots filled from it in order,
+ * each block's first byte written. */
+#define RING_SIZES 4096
+static inline void ring_sizes(size_t *sizes, uint64_t seed)
+{
+    rng_t r;
+    rng_seed(&r, seed);
+    for (int i = 0; i < RING_SIZES; i++) sizes[i] = 16 + (size_t)rng_below(&r, 1009);
+}
+
+static inline char **ring_fill(uint64_t live, const size_t *sizes)
+{
+    char **slot = xmalloc(live * sizeof *slot);
+    for (uint64_t i = 0; i < live; i++) {
+        slot[i] = malloc(sizes[i % RING_SIZES]);
+        slot[i][0] = 1;
+    }
+    return slot;
+}
+
 #endif

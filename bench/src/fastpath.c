@@ -25,22 +25,15 @@ static void pairs(void)
     }
 }
 
-#define NSIZES 4096
 static void ring(uint64_t seed)
 {
-    size_t sizes[NSIZES];
-    rng_t r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NSIZES; i++) sizes[i] = 16 + (size_t)rng_below(&r, 1009);
-    char **slot = xmalloc(ring_len * sizeof *slot);
-    for (uint64_t i = 0; i < ring_len; i++) {
-        slot[i] = malloc(sizes[i % NSIZES]);
-        slot[i][0] = 1;
-    }
+    size_t sizes[RING_SIZES];
+    ring_sizes(sizes, seed);
+    char **slot = ring_fill(ring_len, sizes);
     uint64_t k = 0;
     for (uint64_t i = 0; i < iters; i++) {
         free(slot[k]);
-        char *p = malloc(sizes[i % NSIZES]);
+        char *p = malloc(sizes[i % RING_SIZES]);
         p[0] = (char)i;
         slot[k] = p;
         if (++k == ring_len) k = 0;

@@ -104,24 +104,17 @@ static void samples_merge(samples *s, const samples *t)
 static uint64_t ops, every, warmup, seed, nslots, live, qcap;
 static unsigned nthreads;
 
-#define NSIZES 4096
 
 /* ---- ring ---- */
 static void run_ring(samples *ms, samples *fs)
 {
-    size_t *sizes = xmalloc(NSIZES * sizeof *sizes);
-    rng_t r;
-    rng_seed(&r, seed);
-    for (int i = 0; i < NSIZES; i++) sizes[i] = 16 + (size_t)rng_below(&r, 1009);
-    char **slot = xmalloc(live * sizeof *slot);
-    for (uint64_t i = 0; i < live; i++) {
-        slot[i] = malloc(sizes[i % NSIZES]);
-        slot[i][0] = 1;
-    }
+    size_t *sizes = xmalloc(RING_SIZES * sizeof *sizes);
+    ring_sizes(sizes, seed);
+    char **slot = ring_fill(live, sizes);
     uint64_t k = 0, c = 0;
     for (uint64_t i = 0; i < warmup + ops; i++) {
         char *old = slot[k], *p;
-        size_t sz = sizes[i % NSIZES];
+        size_t sz = sizes[i % RING_SIZES];
         if (i >= warmup && ++c == every) {
             c = 0;
             uint64_t a = tsc_begin();
