@@ -520,6 +520,9 @@ def workloads(cfg):
     add("churn", "threads", "short-lived threads allocate and exit",
         [b + "/churn", "--threads={threads}", "--total=" + S(4000, 400), "--allocs=1000"],
         show="threads_per_s", threaded=True)
+    add("leftover", "threads", "short-lived threads each free a random earlier thread's leftover, leave one",
+        [b + "/leftover", "--threads=32", "--total=" + S(20000, 2000), "--allocs=200", "--slots=1000"],
+        show="threads_per_s")
     add("exchange", "threads", "32 threads swap calloc'd blocks (zero checked) through 4096 slots",
         [b + "/exchange", "--threads=32", "--slots=4096", "--ops=" + S("100k", "10k")],
         show="ops_per_s")

@@ -18,8 +18,17 @@
 #include <string.h>
 
 /* ---- runs ------------------------------------------------------------------------------------ */
+/* The owner's flush: after the purge delay without use, or with force. */
 void da_bulk_cache_flush(da_heap_t *heap, bool force) {
   if (!force && da_clock_ms() - heap->bulk_cache_used_ms < (uint64_t)da_options.purge_delay_ms) return;
+  da_span_lock(heap);
+  da_bulk_cache_flush_locked(heap);
+  da_span_unlock(heap);
+}
+
+/* Every cached run back to the free runs; span lock held, and the owner is in
+ * no lock-free cache operation (it holds the lock, or a reclaimer froze it). */
+void da_bulk_cache_flush_locked(da_heap_t *heap) {
   for (size_t n = 1; n <= DA_BULK_CACHE_SLICES; n++) {
     da_page_t *run = heap->bulk_cache[n];
     heap->bulk_cache[n] = NULL;
@@ -27,7 +36,7 @@ void da_bulk_cache_flush(da_heap_t *heap, bool force) {
     while (run) {
       da_page_t *next = run->next;
       run->next = NULL;
-      da_segment_run_free(heap, run);
+      da_segment_run_free_locked(heap, run);
       run = next;
     }
   }
@@ -46,7 +55,9 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
   size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
   if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
+  da_span_lock(heap);
   da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? da_bulk_cache_take(heap, slices) : NULL;
+  da_span_unlock(heap);
   if (run == NULL) {
     da_heap_maintain(heap);
     run = da_segment_run_alloc(heap, slices, 1);
@@ -76,15 +87,17 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   return p;
 }
 
+/* The owner frees a bulk run (span lock held): into the cache, or to the segment. */
 void da_bulk_free(da_heap_t *heap, da_page_t *page) {
   DA_SET(page->flags, (uint8_t)0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.bulk_frees++;
   if (da_bulk_cache_put(heap, page)) {
     da_bulk_cache_used(heap);
+    da_purger_notify();
     return;
   }
-  da_segment_run_free(heap, page);
+  da_segment_run_free_locked(heap, page);
   da_heap_maintain(heap);
 }
 

@@ -68,19 +68,20 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
       while (!atomic_compare_exchange_weak_explicit(&page->xfree, &tf, tf & ~DA_X_MASK,
                                                     memory_order_release, memory_order_relaxed)) {
       }
+      da_purger_notify();
       return;
     }
     da_link_set(block, da_x_list(tf), da_link_key);
     uintptr_t pushed = (uintptr_t)block | ((tf & ~DA_X_LIST_MASK) + DA_X_ONE);   /* state kept, count + 1 */
     if (atomic_compare_exchange_weak_explicit(&page->xfree, &tf, pushed, memory_order_release,
                                               memory_order_relaxed)) {
-      if (da_owner(page) == NULL) da_purger_notify();
+      da_purger_notify();   /* the page may be all free now: its owner may be idle */
       return;
     }
   }
 }
 
-/* The owner frees a block (already marked free) into its page. */
+/* The owner frees a block (already marked free) into its page; span lock held. */
 void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   if (page->kind == DA_KIND_BULK) { da_bulk_free(heap, page); return; }
   da_link_set(block, page->free, da_link_key);
@@ -164,7 +165,9 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
    * collects it, or else the purger does. */
   if (da_owner(page) == heap) {
     block->key = da_free_mark(block);
+    da_span_lock(heap);
     da_free_local(heap, page, block);
+    da_span_unlock(heap);
   } else {
     da_free_remote(page, block);
   }

@@ -9,7 +9,9 @@
  *    back to heap_pool, so a pointer to a heap stays readable forever;
  *  - heaps_lock guards the list of live heaps and heap_pool; lock order is
  *    purger_mutex, heaps_lock, a heap's span lock, the segment lock, then the
- *    huge-cache and sbrk locks.
+ *    huge-cache and sbrk locks; an owner holding its span lock takes neither
+ *    purger_mutex nor heaps_lock (malloc_trim waits for span locks while it
+ *    holds heaps_lock).
  */
 #include "internal.h"
 #include <errno.h>
@@ -79,7 +81,7 @@ da_heap_t *da_heap_get_slow(void) {
 /* The delayed list links blocks of any page of the heap (encoded as the pages'
  * lists are).  Each link is checked before it is followed: it must be the end
  * or the start of a pool or bulk block that carries the free key. */
-static da_block_t *delayed_next(const da_block_t *b) {
+da_block_t *da_delayed_next(const da_block_t *b) {
   const da_block_t *next = (const da_block_t *)((uintptr_t)b->next ^ (uintptr_t)b ^ da_link_key);
   if (next == NULL) return NULL;
   const da_page_t *page = da_page_of(next);
@@ -95,14 +97,16 @@ static da_block_t *delayed_take(da_heap_t *heap) {
 }
 
 void da_heap_collect_delayed(da_heap_t *heap) {
+  da_span_lock(heap);
   da_block_t *block = delayed_take(heap);
   while (block) {
-    da_block_t *next = delayed_next(block);
+    da_block_t *next = da_delayed_next(block);
     da_page_t *page = da_page_of(block);
     if (da_owner(page) == heap) da_free_local(heap, page, block);
     else da_free_remote(page, block);
     block = next;
   }
+  da_span_unlock(heap);
 }
 
 /* Slow-path housekeeping: purge free runs whose delay has passed. */
@@ -121,6 +125,7 @@ void da_heap_maintain(da_heap_t *heap) {
 
 /* ---- thread exit --------------------------------------------------------------------------- */
 static void heap_release_empty_pages(da_heap_t *heap) {
+  da_span_lock(heap);
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     da_page_t *page = heap->bins[b].first;
     while (page) {
@@ -135,6 +140,7 @@ static void heap_release_empty_pages(da_heap_t *heap) {
     }
     heap->direct[b] = heap->bins[b].first ? heap->bins[b].first : &da_page_empty;
   }
+  da_span_unlock(heap);
 }
 
 static void heap_abandon(da_heap_t *heap) {
@@ -145,7 +151,7 @@ static void heap_abandon(da_heap_t *heap) {
   /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
   da_block_t *block = delayed_take(heap);
   while (block) {
-    da_block_t *next = delayed_next(block);
+    da_block_t *next = da_delayed_next(block);
     da_free_remote(da_page_of(block), block);
     block = next;
   }
@@ -199,8 +205,19 @@ void da_heap_retired_counters(da_counters_t *out) {
   pthread_mutex_unlock(&heaps_lock);
 }
 
+/* Another live heap, for malloc_trim: what its owner cannot reach is taken
+ * back (reclaim.c) and its free runs purged, whether the owner idles or not. */
+static void trim_other(da_heap_t *heap, void *self) {
+  if (heap == self) return;
+  da_span_lock_other(heap, true);
+  da_heap_reclaim(heap, true);
+  da_segment_purge_locked(heap, true);
+  da_span_unlock_other(heap);
+}
+
 /* malloc_trim: the calling thread's empty pages and free runs, every abandoned
- * segment (adopted, so its free memory can be purged) and all caches. */
+ * segment (adopted, so its free memory can be purged, or purged in place by a
+ * thread with no heap), what every other heap holds free, and all caches. */
 bool da_heap_trim(void) {
   da_heap_t *heap = da_heap_tls;
   size_t before = atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls);
@@ -212,6 +229,8 @@ bool da_heap_trim(void) {
     heap_release_empty_pages(heap);
     da_segment_purge(heap, true);
   }
+  da_heap_foreach_live(trim_other, heap);
+  da_segment_purge_abandoned((uint32_t)da_clock_ms(), 0);
   da_segment_trim_cache();
   da_huge_cache_trim(true);
   return atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls) != before;
@@ -229,9 +248,12 @@ void da_heap_release_free(da_heap_t *heap) {
   da_huge_cache_trim(true);
 }
 
+static bool fork_threaded;   /* the parent had more than one heap or a purger */
+
 void da_heap_fork_prepare(void) {
-  da_purger_fork(0);
+  da_purger_fork(0, false);
   pthread_mutex_lock(&heaps_lock);
+  fork_threaded = atomic_load(&da_purger_running) || (heaps_live && heaps_live->all_next);
   da_segment_lock_all();
   da_huge_lock(true, false);
   da_sbrk_lock(true);
@@ -242,17 +264,18 @@ void da_heap_fork_parent(void) {
   da_huge_lock(false, false);
   da_segment_unlock_all(false);
   pthread_mutex_unlock(&heaps_lock);
-  da_purger_fork(1);
+  da_purger_fork(1, false);
 }
 
 /* In the child only this thread exists: locks are re-initialised, and a full
  * page left in the FREEING state by a thread that no longer exists is reset. */
 void da_heap_fork_child(void) {
   da_sbrk_fork_child();
+  da_os_membarrier_fork_child();
   da_huge_lock(false, true);
   da_segment_unlock_all(true);
   pthread_mutex_init(&heaps_lock, NULL);
-  da_purger_fork(2);
+  da_purger_fork(2, fork_threaded);
   da_heap_t *heap = da_heap_tls;
   if (heap == &da_heap_empty) return;
   for (da_page_t *page = heap->full.first; page; page = page->next) {

@@ -72,6 +72,9 @@ void  da_os_free(void *p, size_t size, bool from_sbrk);
 void  da_os_purge(void *p, size_t size);
 void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
 uint64_t da_clock_ms(void);
+void  da_os_membarrier_register(void);
+bool  da_os_membarrier(void);
+void  da_os_membarrier_fork_child(void);
 
 void *da_mmap_reserve(size_t size, size_t align, size_t offset);   /* os_mmap.c */
 void  da_mmap_release(void *p, size_t size);
@@ -174,12 +177,15 @@ static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
 /* ---- segment.c: runs of slices inside owned segments ----------------------------------- */
 da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align);
 void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
+void       da_segment_run_free_locked(da_heap_t *heap, da_page_t *run);
 bool       da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices);
 void       da_segment_purge(da_heap_t *heap, bool force);
 void       da_segment_purge_locked(da_heap_t *heap, bool force);
 bool       da_segment_purge_abandoned(uint32_t now, uint32_t delay);
 void       da_span_lock(da_heap_t *heap);
 void       da_span_unlock(da_heap_t *heap);
+bool       da_span_lock_other(da_heap_t *heap, bool wait);
+void       da_span_unlock_other(da_heap_t *heap);
 void       da_segment_abandon_all(da_heap_t *heap);
 bool       da_segment_try_adopt(da_heap_t *heap);
 void       da_segment_trim_cache(void);
@@ -210,16 +216,26 @@ void  da_page_adopt(da_heap_t *heap, da_page_t *page);
 bool  da_page_is_valid(const da_page_t *page);
 
 /* ---- purge.c: the purger thread ------------------------------------------------------------------ */
-void  da_purger_notify(void);
+void  da_purger_want(void);
+void  da_purger_wake(void);
 void  da_purger_start_if_needed(void);
 void  da_purger_mapped(size_t mapped);
 void  da_purger_no_heaps(void);
 extern _Atomic(int) da_purger_wanted;   /* 1: start it at the next safe point */
 extern _Atomic(int) da_purger_running;  /* 1 while the thread runs */
+extern _Atomic(int) da_purger_armed;    /* 1 while it will make another pass */
+/* Something waits to be purged or taken back: wake the purger if it runs.
+ * Never starts it (free paths call this, and starting allocates) and takes no
+ * lock (sem_post); two loads while the purger is armed. */
+static inline void da_purger_notify(void) {
+  if (atomic_load_explicit(&da_purger_running, memory_order_relaxed) != 0 &&
+      atomic_load_explicit(&da_purger_armed, memory_order_relaxed) == 0)
+    da_purger_wake();
+}
 static inline void da_purger_check(void) {   /* end of malloc slow paths */
   if (unlikely(atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 1)) da_purger_start_if_needed();
 }
-void  da_purger_fork(int phase);   /* 0 prepare, 1 parent, 2 child */
+void  da_purger_fork(int phase, bool threaded);   /* 0 prepare, 1 parent, 2 child */
 bool  da_purger_pass(void);
 
 /* ---- heap.c: per-thread heaps ---------------------------------------------------------------- */
@@ -231,6 +247,8 @@ bool  da_heap_trim(void);
 void  da_heap_release_free(da_heap_t *heap);
 void  da_heap_retired_counters(da_counters_t *out);
 void  da_heap_collect_delayed(da_heap_t *heap);
+da_block_t *da_delayed_next(const da_block_t *b);
+bool  da_heap_reclaim(da_heap_t *heap, bool force);   /* reclaim.c */
 void  da_heap_maintain(da_heap_t *heap);
 bool  da_heap_is_valid(const da_heap_t *heap);
 void  da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg);
@@ -251,6 +269,7 @@ static inline da_heap_t *da_heap_get(void) {
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
+void   da_bulk_cache_flush_locked(da_heap_t *heap);
 bool   da_bulk_grow(da_page_t *page, size_t size);
 size_t da_bulk_usable(const da_page_t *page, const void *p);   /* bulk or huge */
 

@@ -10,6 +10,8 @@
  *   da_os_free            gives memory back to the back-end it came from
  *   da_os_purge           returns the physical pages of a range, keeps the range
  *   da_os_remap           resizes a huge mapping (mremap)
+ *   da_os_membarrier      a memory barrier on every running thread of the process
+ *                         (the reclaimer's side of the bulk cache handshake)
  *
  * Invariants: memory from alloc reads as zero; da_os_stats.mapped is the number of
  * bytes currently obtained from the OS; with DA_DEBUG ≥ 1 and DYNALLOC_FAULT_EVERY=N
@@ -17,7 +19,11 @@
  * out-of-memory paths.
  */
 #include "internal.h"
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 da_os_stats_t da_os_stats;
 
@@ -94,4 +100,31 @@ uint64_t da_clock_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* membarrier(2): 0 not asked yet, 1 registered for the expedited command, -1
+ * not available (the bulk caches of live heaps are then left to their owners). */
+static _Atomic(int) membarrier_state;
+
+void da_os_membarrier_register(void) {
+  if (atomic_load_explicit(&membarrier_state, memory_order_relaxed) != 0) return;
+  int saved = errno;
+  long ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+  errno = saved;
+  atomic_store_explicit(&membarrier_state, ok == 0 ? 1 : -1, memory_order_relaxed);
+}
+
+bool da_os_membarrier(void) {
+  da_os_membarrier_register();
+  if (atomic_load_explicit(&membarrier_state, memory_order_relaxed) != 1) return false;
+  int saved = errno;
+  bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
+  errno = saved;
+  atomic_thread_fence(memory_order_seq_cst);
+  return ok;
+}
+
+/* A fork child is a new process: it registers again. */
+void da_os_membarrier_fork_child(void) {
+  atomic_store_explicit(&membarrier_state, 0, memory_order_relaxed);
 }

@@ -4,6 +4,8 @@
  * Invariants (owner thread = the thread whose heap is page->heap):
  *  - a POOL page is on exactly one of its heap's queues: bins[bin] while it may
  *    have free blocks, full while every block is handed out (flags IN_FULL);
+ *  - queues and direct[] change only under the heap's span lock (a reclaimer,
+ *    reclaim.c, walks the queues holding it); direct[] only by the owner;
  *  - heap->direct[bin] == bins[bin].first, or &da_page_empty when the queue is empty;
  *  - used = capacity - |free list|, counting blocks that sit on xfree or on a
  *    heap's delayed list as used until the owner collects them;
@@ -133,7 +135,8 @@ void da_page_make_full(da_heap_t *heap, da_page_t *page) {
   sync_direct(heap, page->bin);
 }
 
-/* The owner freed into a full page: back to its bin queue, NOTIFY disarmed. */
+/* The owner freed into a full page: back to its bin queue, NOTIFY disarmed
+ * (span lock held, as for every queue change). */
 void da_page_unfull(da_heap_t *heap, da_page_t *page) {
   xfree_set_normal(page);
   da_queue_remove(&heap->full, page);
@@ -146,10 +149,12 @@ void da_page_unfull(da_heap_t *heap, da_page_t *page) {
  * (da_page_emptied decides): give the run back to its segment. */
 void da_page_retire(da_heap_t *heap, da_page_t *page) {
   da_assert(da_used(page) == 0 && !(page->flags & DA_PAGE_IN_FULL) && heap->direct[page->bin] != page);
+  da_span_lock(heap);
   da_queue_remove(&heap->bins[page->bin], page);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   heap->stats.pages_retired++;
-  da_segment_run_free(heap, page);
+  da_segment_run_free_locked(heap, page);
+  da_span_unlock(heap);
   da_purger_notify();
 }
 
@@ -225,10 +230,12 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
     heap = da_heap_get_slow();
     if (heap == NULL) { errno = ENOMEM; return NULL; }
   }
-  if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
   da_heap_maintain(heap);
+  da_span_lock(heap);   /* queues change: a reclaimer must not walk them meanwhile */
+  if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
   da_page_t *page = heap->direct[bin];
   if (page->free == NULL) page = page_find(heap, bin);
+  da_span_unlock(heap);
   if (page == NULL) { errno = ENOMEM; return NULL; }
   da_block_t *b = da_pool_pop(heap, page, page->free);
   da_purger_check();

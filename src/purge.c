@@ -1,11 +1,13 @@
 /* purge.c — the purger thread: returns free pages to the OS after the purge
  * delay even when the program stops calling the allocator.
  *
- * It starts once the process has mapped 8 MiB, at the end of a malloc slow path:
+ * It starts once the process holds 1 MiB in runs or maps a segment and a huge
+ * block's worth (smaller programs never get the thread: what they can keep is
+ * below the retention bound), at the end of a malloc slow path:
  * the allocator's state is consistent there, no lock is held (pthread_create
  * may call malloc), and the block being returned is already taken.  Free paths
  * only wake it.  It runs with every signal blocked
- * and a 64 KiB stack, never allocates, and sleeps on a condition variable while
+ * and a 64 KiB stack, never allocates, and sleeps on a semaphore while
  * nothing is left to purge.  DYNALLOC_PURGE_THREAD=0 disables it (then purging
  * happens only in the allocator's slow paths and in malloc_trim).
  *
@@ -15,42 +17,53 @@
  *    heap's purge pass, and the purger never waits for an owner;
  *  - it holds purger_mutex during a pass, so the fork handler, which takes it,
  *    never forks in the middle of a pass; in the child the thread does not exist
- *    and is never started (pthread_create is not async-signal-safe);
+ *    until the child's own malloc slow path starts it;
+ *  - of a live heap that was idle since its previous pass it also takes back what
+ *    the owner cannot reach (reclaim.c), then purges;
  *  - armed == 1 while the purger will make another pass; a notifier that finds 0
  *    sets it and wakes the thread (no wake-up is lost: the purger re-checks after
  *    clearing it).
  */
 #include "internal.h"
+#include <semaphore.h>
 #include <signal.h>
 #include <time.h>
 
 static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t purger_cond = PTHREAD_COND_INITIALIZER;
-static _Atomic(int) armed;
+static sem_t wake_sem;            /* posted to wake the thread: sem_post takes no lock */
+static bool wake_sem_ready;
+_Atomic(int) da_purger_armed;   /* 1 while the purger will make another pass */
+#define armed da_purger_armed
 _Atomic(int) da_purger_running;   /* the thread exists (and returns what waits) */
 _Atomic(int) da_purger_wanted;    /* 0 not yet, 1 start at the next safe point, 2 done */
 
-/* The OS layer reports its mapped total: past two segments the purger is wanted. */
-void da_purger_mapped(size_t mapped) {
-  if (mapped >= 2 * DA_SEGMENT_SIZE && da_options.purge_thread &&
-      atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 0) {
+/* The process holds enough that it must come back while the program idles:
+ * start the purger at the next safe point. */
+void da_purger_want(void) {
+  if (da_options.purge_thread && atomic_load_explicit(&da_purger_wanted, memory_order_relaxed) == 0) {
     int expected = 0;
     atomic_compare_exchange_strong(&da_purger_wanted, &expected, 1);
   }
 }
-static bool started, wake, quit;
+
+/* The OS layer reports its mapped total: past the first segment and a huge
+ * block's worth (huge blocks and their cache count here), the purger is wanted;
+ * the segment layer wants it too once DA_PURGER_START_BYTES of runs are in use. */
+void da_purger_mapped(size_t mapped) {
+  if (mapped >= DA_SEGMENT_SIZE + DA_HUGE_THRESHOLD) da_purger_want();
+}
+static bool started, quit;
 
 static void purge_one(da_heap_t *heap, void *arg) {
   bool *more = arg;
-  int expected = 0;
-  if (!atomic_compare_exchange_strong_explicit(&heap->span_lock, &expected, 2,
-                                               memory_order_acquire, memory_order_relaxed)) {
+  if (!da_span_lock_other(heap, false)) {
     *more = true;   /* busy: its owner is active and purges in its own slow paths */
     return;
   }
+  if (da_heap_reclaim(heap, false)) *more = true;   /* the owner was active: look again */
   da_segment_purge_locked(heap, false);
   if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0) *more = true;
-  atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
+  da_span_unlock_other(heap);
 }
 
 /* One pass over every heap, the abandoned segments and the huge cache; true
@@ -79,7 +92,6 @@ static bool purger_should_quit(void) {
   quit = false;
   if (da_heap_live_count() != 0) return false;
   started = false;
-  wake = false;
   atomic_store(&armed, 0);
   atomic_store(&da_purger_running, 0);
   atomic_store(&da_purger_wanted, 0);
@@ -90,27 +102,30 @@ static bool purger_should_quit(void) {
 
 static void *purger_main(void *arg) {
   (void)arg;
-  pthread_mutex_lock(&purger_mutex);
+  da_os_membarrier_register();
   for (;;) {
-    while (!wake && !quit) pthread_cond_wait(&purger_cond, &purger_mutex);
-    if (purger_should_quit()) break;
-    wake = false;
+    while (sem_wait(&wake_sem) != 0) {
+    }
+    pthread_mutex_lock(&purger_mutex);
+    bool stop = purger_should_quit();
+    pthread_mutex_unlock(&purger_mutex);
+    if (stop) return NULL;
     bool more = true;
     while (more) {
-      pthread_mutex_unlock(&purger_mutex);
       sleep_ms(da_options.purge_delay_ms / 2 + 1);
       pthread_mutex_lock(&purger_mutex);
-      if (purger_should_quit()) goto done;
+      if (purger_should_quit()) {
+        pthread_mutex_unlock(&purger_mutex);
+        return NULL;
+      }
       more = da_purger_pass();
       if (!more) {
         atomic_store(&armed, 0);
         more = da_purger_pass() && atomic_exchange(&armed, 1) == 0;
       }
+      pthread_mutex_unlock(&purger_mutex);
     }
   }
-done:
-  pthread_mutex_unlock(&purger_mutex);
-  return NULL;
 }
 
 /* The last heap went away: let the purger end. */
@@ -118,7 +133,7 @@ void da_purger_no_heaps(void) {
   pthread_mutex_lock(&purger_mutex);
   if (started) {
     quit = true;
-    pthread_cond_signal(&purger_cond);
+    sem_post(&wake_sem);
   }
   pthread_mutex_unlock(&purger_mutex);
 }
@@ -138,49 +153,50 @@ static bool purger_start(void) {
   return ok;   /* on failure started stays set: no retry on every slow path */
 }
 
-/* Something waits to be purged: wake the purger if it runs.  Never starts it
- * (this is called from free paths, and starting allocates). */
-void da_purger_notify(void) {
-  if (!atomic_load_explicit(&da_purger_running, memory_order_relaxed)) return;
-  if (atomic_load_explicit(&armed, memory_order_relaxed) || atomic_exchange(&armed, 1) != 0) return;
-  pthread_mutex_lock(&purger_mutex);
-  wake = true;
-  pthread_cond_signal(&purger_cond);
-  pthread_mutex_unlock(&purger_mutex);
+/* da_purger_notify (internal.h) found the purger running and not armed. */
+void da_purger_wake(void) {
+  if (atomic_exchange(&armed, 1) == 0) sem_post(&wake_sem);
 }
 
 /* Called at the end of malloc slow paths, once the returned block is taken (so
  * the allocations of pthread_create cannot reuse a block freed just before):
- * the purger starts once the process has mapped two segments' worth; smaller
- * programs never get the thread. */
+ * the purger starts once da_purger_want found the process large enough. */
 void da_purger_start_if_needed(void) {
   int expected = 1;
   if (!atomic_compare_exchange_strong(&da_purger_wanted, &expected, 2)) return;
   pthread_mutex_lock(&purger_mutex);
   bool start = !started;
   started = true;
-  wake = true;
+  if (!wake_sem_ready) {   /* once: a notifier may post at any time after */
+    sem_init(&wake_sem, 0, 0);
+    wake_sem_ready = true;
+  }
   pthread_mutex_unlock(&purger_mutex);
   if (!start) return;
   atomic_store(&armed, 1);
+  sem_post(&wake_sem);
   if (purger_start()) atomic_store(&da_purger_running, 1);
 }
 
-void da_purger_fork(int phase) {
+/* threaded: the parent had other threads (the purger or more heaps).  A TSan
+ * build cannot start a thread in such a child (TSan refuses), so there the
+ * child never gets a purger; elsewhere it starts one on demand. */
+void da_purger_fork(int phase, bool threaded) {
   if (phase == 0) {
     pthread_mutex_lock(&purger_mutex);
   } else if (phase == 1) {
     pthread_mutex_unlock(&purger_mutex);
   } else {
-    /* A child of fork may call only async-signal-safe functions until it
-     * execs, and pthread_create is not one: the child never starts a purger
-     * (its slow paths and malloc_trim still purge). */
+    /* The child has no purger thread; it starts one on demand, at its first
+     * malloc slow path that finds the process large enough (never in the fork
+     * handler itself: pthread_create is not async-signal-safe). */
     pthread_mutex_init(&purger_mutex, NULL);
-    pthread_cond_init(&purger_cond, NULL);
-    started = true;
-    wake = quit = false;
+    if (wake_sem_ready) sem_init(&wake_sem, 0, 0);
+    started = false;
+    quit = false;
     atomic_store(&armed, 0);
     atomic_store(&da_purger_running, 0);
-    atomic_store(&da_purger_wanted, 2);
+    atomic_store(&da_purger_wanted, DA_TSAN && threaded ? 2 : 0);
+    da_purger_mapped(atomic_load(&da_os_stats.mapped));
   }
 }

@@ -35,6 +35,14 @@ static da_segment_t *cache_list;        /* empty segments, newest first */
 static _Atomic(size_t) cache_count;   /* written under the lock, read without */
 static da_segment_t *abandoned_list;    /* segments of exited threads */
 static _Atomic(size_t) abandoned_count;
+static _Atomic(size_t) slices_in_use;   /* in POOL and BULK runs of every segment */
+
+/* Runs in use grew or shrank by delta slices: past DA_PURGER_START_BYTES the
+ * process wants the purger thread (memory it frees then goes back while it idles). */
+static void in_use_add(ptrdiff_t delta) {
+  size_t now = atomic_fetch_add_explicit(&slices_in_use, (size_t)delta, memory_order_relaxed) + (size_t)delta;
+  if (delta > 0 && (now << DA_SLICE_SHIFT) >= DA_PURGER_START_BYTES) da_purger_want();
+}
 
 /* Held through a whole cache maintenance, the unmapping outside segments_lock
  * included, so that malloc_trim returns only once the purger's pass is done. */
@@ -324,7 +332,10 @@ size_t da_segment_cache_bytes(void) {
 
 /* ---- runs ---------------------------------------------------------------------------- */
 
-/* ---- the span lock: owner (nesting) against the purger thread ------------------------------- */
+/* ---- the span lock: owner (nesting) against a reclaimer ------------------------------------- */
+/* The owner takes it (value 1) around every slow path that changes its queues,
+ * runs or bulk cache; each first acquisition counts in lock_epoch, so that a
+ * reclaimer sees whether the owner was active since its last look. */
 void da_span_lock(da_heap_t *heap) {
   if (heap->span_depth++ > 0) return;
   int expected = 0;
@@ -333,6 +344,25 @@ void da_span_lock(da_heap_t *heap) {
     expected = 0;
     sched_yield();
   }
+  heap->lock_epoch++;
+}
+
+/* Another thread (the purger, malloc_trim) takes a heap's lock (value 2): one
+ * try, or with wait until the owner's slow path is done (the owner never blocks
+ * while holding it). */
+bool da_span_lock_other(da_heap_t *heap, bool wait) {
+  for (;;) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&heap->span_lock, &expected, 2,
+                                                memory_order_acquire, memory_order_relaxed))
+      return true;
+    if (!wait) return false;
+    sched_yield();
+  }
+}
+
+void da_span_unlock_other(da_heap_t *heap) {
+  atomic_store_explicit(&heap->span_lock, 0, memory_order_release);
 }
 
 void da_span_unlock(da_heap_t *heap) {
@@ -390,22 +420,23 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
     DA_SET(seg->pages[idx + i].kind, (uint8_t)DA_KIND_NONE);
   }
   seg->used_slices += (uint32_t)slices;
+  in_use_add((ptrdiff_t)slices);
   return run;
 }
 
-static void run_free_locked(da_heap_t *heap, da_page_t *run);
-
 void da_segment_run_free(da_heap_t *heap, da_page_t *run) {
   da_span_lock(heap);
-  run_free_locked(heap, run);
+  da_segment_run_free_locked(heap, run);
   da_span_unlock(heap);
 }
 
-static void run_free_locked(da_heap_t *heap, da_page_t *run) {
+/* With the heap's span lock held (by the owner or a reclaimer). */
+void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
   da_segment_t *seg = da_segment_of_page(run);
   size_t idx = da_segment_index(seg, run);
   size_t count = run->slice_count;
   seg->used_slices -= (uint32_t)count;
+  in_use_add(-(ptrdiff_t)count);
   DA_SET(run->kind, (uint8_t)DA_KIND_FREE);        /* until span_insert, for the checks below */
   size_t next_idx = idx + count;   /* the run is dirty: it merges with dirty neighbours */
   if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE && seg->pages[next_idx].dirty) {
@@ -455,6 +486,7 @@ bool da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices) {
     }
     run->slice_count = (uint16_t)slices;
     seg->used_slices += (uint32_t)(slices - count);
+    in_use_add((ptrdiff_t)(slices - count));
   }
   da_span_unlock(heap);
   return ok;
@@ -596,6 +628,7 @@ bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
         da_page_collect(run);
         if (da_used(run) != 0) continue;
         seg->used_slices -= run->slice_count;
+        in_use_add(-(ptrdiff_t)run->slice_count);
         atomic_store_explicit(&run->xfree, 0, memory_order_relaxed);
         free_run_init(NULL, seg, i, run->slice_count, true, now);
       }

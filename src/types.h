@@ -43,7 +43,10 @@
  *
  * Threads.  A heap belongs to one thread and owns segments; pages and runs in them
  *   are touched only by the owner, except page->xfree (atomic list of blocks freed
- *   by other threads) and heap->delayed (blocks freed by others into full pages).
+ *   by other threads), heap->delayed (blocks freed by others into full pages), and
+ *   what a reclaimer (the purger thread, or malloc_trim on another thread) takes
+ *   back while holding the heap's span lock: pages the owner's fast paths cannot
+ *   reach and the bulk cache (reclaim.c states the protocol).
  */
 #ifndef DA_TYPES_H
 #define DA_TYPES_H
@@ -77,6 +80,7 @@
 #define DA_HUGE_CACHE_MAX   ((size_t)1 << 30)         /* freed huge mappings kept, in bytes, … */
 #define DA_HUGE_CACHE_KEEP  ((size_t)32 << 20)        /* … and without the purger thread */
 #define DA_ALIGN            16                        /* minimum alignment of every block */
+#define DA_PURGER_START_BYTES ((size_t)1 << 20)       /* runs in use that start the purger thread */
 
 /* Size classes: 16-byte steps to 128 B (bins 1–8), then four classes per power of
  * two up to 4096 B (bins 9–28).  Bin 0 serves malloc(0) with a 16-byte block. */
@@ -204,6 +208,7 @@ typedef struct da_counters_s {      /* statistics a heap keeps without atomics (
   uint64_t huge_mallocs, huge_frees;
   uint64_t pages_made, pages_retired;
   uint64_t segments_adopted;
+  uint64_t pages_reclaimed, bulk_reclaimed;   /* taken back by another thread (reclaim.c) */
 } da_counters_t;
 
 typedef struct da_heap_s {
@@ -226,6 +231,12 @@ typedef struct da_heap_s {
   _Atomic(int)     span_lock;            /* 0 free, 1 owner, 2 purger thread (see purge.c) */
   int              span_depth;           /* owner's nesting of span_lock */
   uint32_t         maintain_tick;        /* slow-path calls; the clock is read every 16th */
+  uint32_t         cache_ops;            /* bulk cache frees; the clock is read every 64th */
+  uint32_t         lock_epoch;           /* owner's span-lock acquisitions (under the lock) */
+  uint32_t         seen_epoch;           /* a reclaimer's last view of lock_epoch (under the lock) */
+  uint32_t         seen_cache_ops;       /* … and of cache_ops */
+  uint8_t          cache_busy;           /* owner inside a lock-free bulk cache operation */
+  uint8_t          cache_frozen;         /* a reclaimer is taking the bulk cache (reclaim.c) */
   uint8_t          live;                 /* 1 while a thread uses it */
   da_counters_t    stats;
 } da_heap_t;
