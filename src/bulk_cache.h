@@ -42,7 +42,7 @@ static inline void da_bulk_cache_used(da_heap_t *heap) {
   if ((++heap->maintain_tick & 63) == 0) heap->bulk_cache_used_ms = da_clock_ms();
 }
 
-/* malloc of size > 4096: a cached run of the right length, or NULL (none, or
+/* malloc of size > DA_BULK_CLASS_MAX: a cached run of the right length, or NULL (none, or
  * remote frees wait on heap->delayed: the general path collects them first). */
 static inline void *da_bulk_cache_malloc(da_heap_t *heap, size_t size) {
   size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
