@@ -4,7 +4,9 @@
  * TLS load, the class computation, the page and its first free block, the
  * block's link decoded and checked, its free key checked (da_pool_pop), three
  * stores.  No lock, no atomic read-modify-write, no counter: statistics come
- * from page state when a report is asked for.
+ * from page state when a report is asked for.  A request of a bulk class
+ * (4097–32768 B) takes the same path after one call; larger ones take a run of
+ * whole pages (bulk.c) or a mapping (huge.c).
  * Invariants: every pointer returned is 16-byte aligned (8-byte for a 0–8 byte
  * request is never needed: the smallest class is 16 B); NULL comes with errno =
  * ENOMEM; a size above PTRDIFF_MAX never reaches the OS layer.
@@ -19,9 +21,18 @@ static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
   return da_bulk_alloc(da_heap_tls, size, align, zero);
 }
 
-/* malloc above 4096 B: the bulk cache inline, one call from malloc. */
+/* malloc above 4096 B, one call from malloc: a bulk class block as malloc takes
+ * a pool block, else the bulk cache inline. */
 static DA_NOINLINE void *malloc_large(size_t size) {
-  void *p = da_bulk_cache_malloc(da_heap_tls, size);
+  da_heap_t *heap = da_heap_tls;
+  if (likely(size <= DA_BULK_CLASS_MAX)) {
+    size_t bin = da_bulk_class_index(size);
+    da_page_t *page = heap->direct[bin];
+    da_block_t *b = page->free;
+    if (likely(b != NULL)) return da_pool_pop(heap, page, b);
+    return da_page_malloc_slow(heap, bin);
+  }
+  void *p = da_bulk_cache_malloc(heap, size);
   return likely(p != NULL) ? p : alloc_large(size, DA_ALIGN, false);
 }
 
@@ -41,21 +52,19 @@ DA_API extern __typeof(da_malloc) malloc __attribute__((alias("da_malloc")));
 DA_API extern __typeof(da_malloc) __libc_malloc __attribute__((alias("da_malloc")));
 #endif
 
-/* align is a power of two.  Pool blocks of a power-of-two class are aligned to
- * their size (pool pages start on a 4 KiB boundary), so small aligned requests
- * take the power-of-two class that covers both size and alignment. */
+/* align is a power of two.  Class blocks are aligned to the largest power of
+ * two that divides their size (their pages start on a 64 KiB boundary), so an
+ * aligned request up to 32 KiB takes the first class that fits it and is
+ * aligned enough (da_aligned_class); the rest take runs of whole pages. */
 void *da_alloc_aligned(size_t size, size_t align) {
   if (align <= DA_ALIGN) return da_malloc(size);
-  if (size <= DA_POOL_MAX && align <= DA_POOL_MAX) {
-    size_t n = size > align ? size : align;
-    n = (size_t)1 << (64 - __builtin_clzl(n - 1));
-    return da_malloc(n);
-  }
+  size_t bin = da_aligned_class(size, align);
+  if (bin < DA_BIN_COUNT) return da_malloc(da_bin_size(bin));
   return alloc_large(size, align, false);
 }
 
 void *da_alloc_zeroed(size_t size) {
-  if (size <= DA_POOL_MAX) {
+  if (size <= DA_BULK_CLASS_MAX) {
     void *p = da_malloc(size);
     if (p != NULL) memset(p, 0, size);
     return p;

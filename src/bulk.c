@@ -1,5 +1,8 @@
 /* bulk.c — blocks above 4096 bytes (bulk_alloc / bulk_free).
  *
+ *  - up to DA_BULK_CLASS_MAX (32 KiB): a block of a bulk class, eight per power of
+ *    two, carved from a pool page as pool blocks are (page.c; malloc_large in
+ *    alloc.c takes them); only an over-aligned request of these sizes comes here.
  *  - up to DA_HUGE_THRESHOLD (1 MiB): a run of whole OS pages in one of the heap's
  *    segments, one block per run, header = the run's page header (kind BULK).
  *    Freed runs coalesce with their free neighbours and are reused at once, so a

@@ -74,7 +74,7 @@ static inline void da_bulk_cache_leave(da_heap_t *heap) {
   DA_SET(heap->cache_busy, (uint8_t)0);
 }
 
-/* malloc of size > 4096: a cached run of the right length, or NULL (none,
+/* malloc of size > DA_BULK_CLASS_MAX: a cached run of the right length, or NULL (none,
  * remote frees wait on heap->delayed: the general path collects them first,
  * or a reclaimer holds the cache). */
 static inline void *da_bulk_cache_malloc(da_heap_t *heap, size_t size) {

@@ -203,9 +203,11 @@ DA_API void da_free(void *p) {
   da_segment_t *seg = da_segment_of(p);
   if (unlikely(!da_segmap_contains((uintptr_t)seg))) { free_unmapped(p); return; }
   /* Pool pages start on 64 KiB boundaries of their segment, so the header at p's
-   * 64 KiB boundary is p's page exactly when it is a pool page.  Arithmetic
-   * alone finds it: the page address feeds the stores below, and the next
-   * malloc's loads of page->free wait for them. */
+   * 64 KiB boundary is p's page when p is in a pool page (a pointer past the
+   * end of a bulk class page, which may be shorter than 64 KiB, fails the
+   * carved-bytes test below).  Arithmetic alone finds it: the page address
+   * feeds the stores below, and the next malloc's loads of page->free wait for
+   * them. */
   /* &seg->pages[((p - seg) >> 16) * 16], with one shift and one mask */
   da_page_t *page = (da_page_t *)((uintptr_t)seg->pages +
                                   (((uintptr_t)p >> (DA_POOL_PAGE_SHIFT - 10)) &
@@ -255,14 +257,9 @@ void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   bool ok = size <= usable;
   if (ok && size < usable / 2) {
     if (page->kind == DA_KIND_POOL) {
-      size_t n = size;
-      if (align > DA_ALIGN) {
-        n = size > align ? size : align;
-        n = (size_t)1 << (64 - __builtin_clzl(n - 1));
-      }
-      ok = da_block_index(n) == page->bin;
+      ok = (align > DA_ALIGN ? da_aligned_class(size, align) : da_size_class(size)) == page->bin;
     } else {
-      size_t tier_min = page->kind == DA_KIND_HUGE ? DA_HUGE_THRESHOLD : DA_POOL_MAX;
+      size_t tier_min = page->kind == DA_KIND_HUGE ? DA_HUGE_THRESHOLD : DA_BULK_CLASS_MAX;
       ok = size > tier_min || align > DA_ALIGN;
     }
   }

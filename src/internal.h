@@ -2,7 +2,7 @@
  * helpers every layer shares (size classes, pointer → header, the segment map).
  *
  * Invariants kept here:
- *  - da_block_index(size) is O(1) bit arithmetic; da_bin_size(da_block_index(s)) ≥ s;
+ *  - da_size_class(size) is O(1) bit arithmetic; da_bin_size(da_size_class(s)) ≥ s;
  *  - da_page_of(p) never reads memory that dynalloc does not own: the segment
  *    map is consulted first and a foreign pointer yields NULL.
  */
@@ -99,18 +99,49 @@ static inline bool da_segmap_contains(uintptr_t seg) {
 }
 
 /* ---- size classes -------------------------------------------------------------------- */
-/* Bins 0–8: (size + 15) / 16.  Above 128 B: four classes per power of two;
- * w = size - 1 has its top bit at b ≥ 7, the next two bits pick the quarter. */
+/* Pool classes (size ≤ 4096).  Bins 0–8: (size + 15) / 16.  Above 128 B: four
+ * classes per power of two; w = size - 1 has its top bit at b ≥ 7, the next two
+ * bits pick the quarter. */
 static inline size_t da_block_index(size_t size) {
   if (size <= DA_BIN_SMALL_MAX) return (size + 15) >> 4;
   size_t w = size - 1;
   unsigned b = 63 ^ (unsigned)__builtin_clzl(w);   /* top bit: one bsr */
   return ((size_t)b << 2) + ((w >> (b - 2)) & 3) - 19;   /* ((b - 7) << 2) + quarter + 9 */
 }
+/* Bulk classes (4096 < size ≤ DA_BULK_CLASS_MAX): eight per power of two; the top
+ * bit b of w = size - 1 is 12–14, the next three bits pick the eighth. */
+static inline size_t da_bulk_class_index(size_t size) {
+  size_t w = size - 1;
+  unsigned b = 63 ^ (unsigned)__builtin_clzl(w);
+  return ((size_t)b << 3) + ((w >> (b - 3)) & 7) - 67;   /* ((b - 12) << 3) + eighth + 29 */
+}
+/* The class of any size up to DA_BULK_CLASS_MAX. */
+static inline size_t da_size_class(size_t size) {
+  return size <= DA_POOL_MAX ? da_block_index(size) : da_bulk_class_index(size);
+}
 static inline size_t da_bin_size(size_t bin) {
   if (bin <= 8) return bin == 0 ? 16 : bin << 4;
+  if (bin >= DA_BIN_POOL_COUNT) {
+    size_t j = bin - DA_BIN_POOL_COUNT;
+    return (9 + (j & 7)) << (9 + (j >> 3));
+  }
   size_t j = bin - 9;
   return (5 + (j & 3)) << (5 + (j >> 2));
+}
+/* The class that serves size at alignment align > DA_ALIGN, or DA_BIN_COUNT when
+ * the bulk tier's runs serve it.  A class block's address is a multiple of the
+ * largest power of two dividing its class size (its page starts on a 64 KiB
+ * boundary), so: the first class that fits size and whose blocks are all
+ * aligned to align.  Up to 4096 B, the power-of-two class covering both. */
+static inline size_t da_aligned_class(size_t size, size_t align) {
+  if (size <= DA_POOL_MAX && align <= DA_POOL_MAX) {
+    size_t n = size > align ? size : align;
+    return da_block_index((size_t)1 << (64 - __builtin_clzl(n - 1)));
+  }
+  if (size > DA_BULK_CLASS_MAX || align > DA_BULK_CLASS_MAX) return DA_BIN_COUNT;
+  size_t bin = da_bulk_class_index(size > DA_POOL_MAX ? size : DA_POOL_MAX + 1);
+  while (bin < DA_BIN_COUNT && (da_bin_size(bin) & -da_bin_size(bin)) < align) bin++;
+  return bin;
 }
 
 /* ---- pointer → header ------------------------------------------------------------------ */
@@ -265,7 +296,7 @@ static inline da_heap_t *da_heap_get(void) {
   return heap;
 }
 
-/* ---- bulk.c: blocks above 4096 bytes ----------------------------------------------------------- */
+/* ---- bulk.c: runs of whole pages, for blocks above 32 KiB and over-aligned ones ---------------- */
 void  *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero);
 void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);

@@ -161,6 +161,15 @@ void da_page_retire(da_heap_t *heap, da_page_t *page) {
 /* ---- carving -------------------------------------------------------------------------------- */
 static size_t page_reserved(const da_page_t *page) { return DA_POOL_PAGE_SIZE / page->block_size; }
 
+/* The slices of a page of class bsize: the fewest that hold the blocks 64 KiB
+ * holds.  16 for every pool class (64 KiB mod bsize < 4096); a bulk class page
+ * may be shorter (2 × 22528 B in 11 slices), and the rest of its 64 KiB stays
+ * a free run. */
+static size_t page_slices(size_t bsize) {
+  size_t bytes = DA_POOL_PAGE_SIZE / bsize * bsize;
+  return (bytes + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+}
+
 static void page_extend(da_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = DA_EXTEND_BYTES / bsize;
@@ -180,9 +189,9 @@ static void page_extend(da_page_t *page) {
 }
 
 static da_page_t *page_new(da_heap_t *heap, size_t bin) {
-  da_page_t *page = da_segment_run_alloc(heap, DA_POOL_PAGE_SLICES, DA_POOL_PAGE_SLICES);
-  if (page == NULL) return NULL;
   size_t bsize = da_bin_size(bin);
+  da_page_t *page = da_segment_run_alloc(heap, page_slices(bsize), DA_POOL_PAGE_SLICES);
+  if (page == NULL) return NULL;
   DA_SET(page->kind, (uint8_t)DA_KIND_POOL);
   page->bin = (uint8_t)bin;
   DA_SET(page->flags, (uint8_t)0);
@@ -274,7 +283,7 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
 bool da_page_is_valid(const da_page_t *page) {
   DA_CHECK(page->kind == DA_KIND_POOL && page->block_size == da_bin_size(page->bin));
   DA_CHECK(page->capacity <= page_reserved(page) && page->carved16 == (page->capacity * page->block_size) >> 4);
-  DA_CHECK(page->slice_count == DA_POOL_PAGE_SLICES &&   /* da_free finds it by arithmetic */
+  DA_CHECK(page->slice_count == page_slices(page->block_size) &&   /* da_free finds it by arithmetic */
            da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
   size_t free_count = 0;
   const uint8_t *start = da_page_start(da_segment_of_page(page), page);

@@ -22,8 +22,11 @@
  *   Glossary.  An OS page (4 KiB) is a "slice".  A "run" is a sequence of slices
  *   described by the page header of its first slice (the "head"); every other
  *   slice's header holds slice_offset, the distance back to the head.  A "pool
- *   page" is a 64 KiB run cut into blocks of one size class (≤ 4096 B).  A "bulk
- *   run" is a run holding one block larger than 4096 B.  A "huge" block
+ *   page" is a run at a 64 KiB boundary cut into blocks of one size class: a pool
+ *   class (≤ 4096 B; the run is 64 KiB) or a bulk class (4097–32768 B; the run is
+ *   the shortest one holding as many blocks as 64 KiB holds, and the rest of its
+ *   64 KiB stays free).  A "bulk run" is a run holding one block larger than
+ *   32 KiB (or an over-aligned one).  A "huge" block
  *   (> DA_HUGE_THRESHOLD) is a mapping of its own holding nothing but the block;
  *   its descriptor (da_huge_t) lives in a metadata mapping of huge.c, found
  *   through a hash table keyed by the block's address.
@@ -74,6 +77,7 @@
 #define DA_POOL_PAGE_SIZE   ((size_t)1 << DA_POOL_PAGE_SHIFT)
 #define DA_POOL_PAGE_SLICES (DA_POOL_PAGE_SIZE >> DA_SLICE_SHIFT)
 #define DA_POOL_MAX         4096                      /* largest pool request */
+#define DA_BULK_CLASS_MAX   ((size_t)32768)           /* largest request of a bulk class */
 #define DA_HUGE_THRESHOLD   ((size_t)1 << 20)         /* larger: a mapping of its own */
 #define DA_REALLOC_MAP_MIN  ((size_t)256 << 10)       /* a block realloc moves at this size or more: a mapping */
 #define DA_EXTEND_BYTES     4096                      /* carve a page's blocks ~4 KiB at a time */
@@ -83,15 +87,22 @@
 #define DA_PURGER_START_BYTES ((size_t)1 << 20)       /* runs in use that start the purger thread */
 
 /* Size classes: 16-byte steps to 128 B (bins 1–8), then four classes per power of
- * two up to 4096 B (bins 9–28).  Bin 0 serves malloc(0) with a 16-byte block. */
+ * two up to 4096 B (bins 9–28): the pool classes.  Above, the bulk classes: eight
+ * per power of two from 4608 to 32768 B (bins 29–52), so that no request of
+ * 4097 B – 1 MiB wastes more than 1/8 of its size (from 32 KiB + 1 on, whole
+ * pages do that).  Bin 0 serves malloc(0) with a 16-byte block. */
 #define DA_BIN_SMALL_MAX    128
-#define DA_BIN_COUNT        29
+#define DA_BIN_POOL_COUNT   29                        /* bins of the pool classes */
+#define DA_BIN_COUNT        53                        /* … and of the bulk classes */
 #define DA_SPAN_BINS        11                        /* free runs by floor(log2(slices)) */
 #define DA_BULK_CACHE_SLICES 16                       /* freed runs up to 64 KiB are cached … */
 #define DA_BULK_CACHE_DEPTH  2                        /* … up to 2 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
 _Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and carved16 are 16-bit");
+_Static_assert(DA_BULK_CLASS_MAX * 2 <= DA_POOL_PAGE_SIZE, "a bulk class page holds two blocks or more");
+_Static_assert(DA_BULK_CLASS_MAX < ((size_t)1 << 16),
+               "the free fast path's divisibility test holds for 16-bit offsets and classes below 2^16");
 _Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_SIZE / 2, "a bulk run must fit a segment");
 _Static_assert(((size_t)1 << (DA_SPAN_BINS - 1)) >= DA_SLICES, "span bins cover a segment");
 

@@ -1,6 +1,7 @@
 /* misuse_double.c — a second free of the same block aborts with
  *   dynalloc: free(): double free 0x…
- * Cases: pool blocks of several sizes and bulk blocks (8192 bytes and more),
+ * Cases: pool blocks of several sizes, bulk class blocks (5000 and 8192 bytes)
+ * and bulk runs (40000 bytes and more),
  * freed twice with no allocation in between, a double free that follows
  * frees of neighbouring blocks, an over-aligned block, and the stale pointer
  * of a block that realloc moved to another tier; a dedicated mapping freed
@@ -49,8 +50,10 @@ int main(void)
     run_case("double free, 64-byte pool block", 64);
     run_case("double free, 1000-byte pool block", 1000);
     run_case("double free, 4096-byte pool block", 4096);
-    run_case("double free, 8192-byte bulk block", 8192);
-    run_case("double free, 100000-byte bulk block", 100000);
+    run_case("double free, 5000-byte bulk class block", 5000);
+    run_case("double free, 8192-byte bulk class block", 8192);
+    run_case("double free, 40000-byte bulk run", 40000);
+    run_case("double free, 100000-byte bulk run", 100000);
 
     neighbours[0] = malloc(48);
     void *p = malloc(48);

@@ -1,10 +1,10 @@
 /* misuse_invalid.c — free of a pointer dynalloc never returned aborts with
  *   dynalloc: free(): invalid pointer 0x…
  * Cases: a stack address, a global, a page from mmap, an interior pointer of a
- * pool block, interior pointers of a bulk block, an interior pointer of a
- * dedicated mapping, and a pointer into a foreign mapping that starts on a
- * 64 MiB boundary and is filled with junk (where an allocator that trusts
- * headers at aligned addresses would find one).
+ * pool block, interior pointers of a bulk class block and of a bulk run, an
+ * interior pointer of a dedicated mapping, and a pointer into a foreign mapping
+ * that starts on a 64 MiB boundary and is filled with junk (where an allocator
+ * that trusts headers at aligned addresses would find one).
  */
 #include "misuse.h"
 
@@ -62,8 +62,12 @@ int main(void)
 
     unsigned char *bulk = malloc(8192);
     CHECK(bulk != NULL);
-    expect_invalid("bulk block + 16", bulk + 16);
-    expect_invalid("bulk block + 4096", bulk + 4096);
+    expect_invalid("bulk class block + 16", bulk + 16);
+    expect_invalid("bulk class block + 4096", bulk + 4096);
+    unsigned char *run = malloc(40000);
+    CHECK(run != NULL);
+    expect_invalid("bulk run + 16", run + 16);
+    expect_invalid("bulk run + 4096", run + 4096);
 
     unsigned char *huge = malloc(4 << 20);
     CHECK(huge != NULL);
@@ -74,6 +78,7 @@ int main(void)
     expect_clean("free of the real pool block", do_nothing_wrong, pool);
     free(pool);
     free(bulk);
+    free(run);
     free(huge);
     munmap(page, 1 << 16);
     munmap(region, span);

@@ -5,8 +5,8 @@
  * never with a crash and never silently: a property test over random
  * addresses in and around blocks of every tier.
  *
- * Blocks: pool (16, 48, 64, 200, 512, 1000, 4000 B), bulk (5000, 8192, 20000,
- * 100000, 700000 B) and huge (1.5, 3, 6, 9 MiB), filled with bytes of a
+ * Blocks: pool (16, 48, 64, 200, 512, 1000, 4000 B), bulk (classes: 5000, 8192,
+ * 20000 B; runs: 40000, 100000, 700000 B) and huge (1.5, 3, 6, 9 MiB), filled with bytes of a
  * fixed-seed generator; the huge ones 1 MiB at a time, by turns with those
  * bytes, all 0x01 bytes and repeated small 16-, 32- and 64-bit integers
  * (contents that look like header fields).  Some of each tier are freed.
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof pool_sizes / sizeof pool_sizes[0]; i++)
         for (int k = 0; k < 3; k++)
             add_block(pool_sizes[i], POOL, RANDOM, k == 1);
-    static const size_t bulk_sizes[] = { 5000, 8192, 20000, 100000, 700000 };
+    static const size_t bulk_sizes[] = { 5000, 8192, 20000, 40000, 100000, 700000 };
     for (size_t i = 0; i < sizeof bulk_sizes / sizeof bulk_sizes[0]; i++)
         for (int k = 0; k < 2; k++)
             add_block(bulk_sizes[i], BULK, RANDOM, k == 1 && bulk_sizes[i] != 8192 && bulk_sizes[i] != 20000);

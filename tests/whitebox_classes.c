@@ -1,7 +1,9 @@
-/* whitebox_classes.c — internals: size → class round trip for every size 0–4096,
- * class spacing (waste under 16 B or under 25 %, multiples of 16, strictly increasing), the exact
- * block-start division for every class and offset of a pool page, and pointer →
- * page lookup for blocks of every tier (pool, bulk, huge, aligned huge). */
+/* whitebox_classes.c — internals: size → class round trip for every size 0–32768,
+ * class spacing (pool classes: waste under 16 B or under 25 %; bulk classes:
+ * at most 1/8 of the request; multiples of 16, strictly increasing), the exact
+ * block-start division for every class and offset of a pool page, the class of
+ * every aligned request up to 32 KiB, and pointer → page lookup for blocks of
+ * every tier (pool, bulk class, bulk run, huge, aligned huge). */
 #include "check.h"
 #include "internal.h"
 #include "dynalloc.h"
@@ -10,9 +12,10 @@ static void test_classes(void) {
   for (size_t bin = 1; bin < DA_BIN_COUNT; bin++) {
     CHECK(da_bin_size(bin) > da_bin_size(bin - 1) || bin == 1);
     CHECK(da_bin_size(bin) % 16 == 0);
-    CHECK(da_block_index(da_bin_size(bin)) == bin);          /* round trip */
+    CHECK(da_size_class(da_bin_size(bin)) == bin);           /* round trip */
   }
-  CHECK(da_bin_size(DA_BIN_COUNT - 1) == DA_POOL_MAX);
+  CHECK(da_bin_size(DA_BIN_POOL_COUNT - 1) == DA_POOL_MAX);
+  CHECK(da_bin_size(DA_BIN_COUNT - 1) == DA_BULK_CLASS_MAX);
   for (size_t size = 0; size <= DA_POOL_MAX; size++) {
     size_t bin = da_block_index(size);
     CHECK(bin < DA_BIN_COUNT);
@@ -20,6 +23,30 @@ static void test_classes(void) {
     if (bin > 1) CHECK(da_bin_size(bin - 1) < size);           /* smallest that fits */
     /* waste: below the 16-byte alignment granule, or under 25 % */
     CHECK(da_bin_size(bin) - size <= 16 || (da_bin_size(bin) - size) * 4 < da_bin_size(bin));
+    CHECK(da_size_class(size) == bin);
+  }
+  for (size_t size = DA_POOL_MAX + 1; size <= DA_BULK_CLASS_MAX; size++) {
+    size_t bin = da_size_class(size);
+    CHECK(bin >= DA_BIN_POOL_COUNT && bin < DA_BIN_COUNT && bin == da_bulk_class_index(size));
+    CHECK(da_bin_size(bin) >= size && da_bin_size(bin - 1) < size);   /* the smallest that fits */
+    CHECK((da_bin_size(bin) - size) * 8 <= size);               /* waste at most 1/8 */
+  }
+}
+
+/* An aligned request takes the smallest class that fits it and whose blocks
+ * are all aligned enough (a page starts on 64 KiB: block i at i * size). */
+static void test_aligned_classes(void) {
+  for (size_t align = 2 * DA_ALIGN; align <= 2 * DA_BULK_CLASS_MAX; align *= 2) {
+    for (size_t size = 1; size <= DA_BULK_CLASS_MAX; size += size < 8192 ? 1 : 7) {
+      size_t bin = da_aligned_class(size, align);
+      if (align > DA_BULK_CLASS_MAX) { CHECK(bin == DA_BIN_COUNT); continue; }
+      CHECK(bin < DA_BIN_COUNT && da_bin_size(bin) >= size);
+      size_t bsize = da_bin_size(bin);
+      for (size_t off = 0; off + bsize <= DA_POOL_PAGE_SIZE; off += bsize) CHECK(off % align == 0);
+      if (size > DA_POOL_MAX || align > DA_POOL_MAX)   /* above 4 KiB: the first such class */
+        for (size_t b = da_size_class(size > DA_POOL_MAX ? size : DA_POOL_MAX + 1); b < bin; b++)
+          CHECK(da_bin_size(b) % align != 0);
+    }
   }
 }
 
@@ -36,7 +63,8 @@ static void test_division(void) {
 }
 
 static void test_lookup(void) {
-  static const size_t sizes[] = {0, 1, 16, 100, 4096, 4097, 8192, 65536, 1 << 20, (1 << 20) + 1, 5 << 20};
+  static const size_t sizes[] = {0, 1, 16, 100, 4096, 4097, 8192, 22000, 32768, 32769, 65536,
+                                 1 << 20, (1 << 20) + 1, 5 << 20};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     uint8_t *p = da_malloc(sizes[i]);
     CHECK(p != NULL);
@@ -48,7 +76,7 @@ static void test_lookup(void) {
       CHECK(da_huge_find(p + 4096) == NULL && da_page_of(p + sizes[i] - 1) == NULL);
     } else {
       CHECK(page != NULL);
-      CHECK(page->kind == (sizes[i] <= DA_POOL_MAX ? DA_KIND_POOL : DA_KIND_BULK));
+      CHECK(page->kind == (sizes[i] <= DA_BULK_CLASS_MAX ? DA_KIND_POOL : DA_KIND_BULK));
       if (sizes[i] > 0) CHECK(da_page_of(p + sizes[i] - 1) == page);
     }
     CHECK(da_malloc_usable_size(p) >= sizes[i]);
@@ -78,6 +106,7 @@ static void test_lookup(void) {
 int main(void) {
   test_classes();
   test_division();
+  test_aligned_classes();
   test_lookup();
   printf("whitebox_classes: ok\n");
   return 0;

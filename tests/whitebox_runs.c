@@ -1,9 +1,11 @@
 /* whitebox_runs.c — internals: where pool pages are placed and which free runs
  * are reused.
  *
- * Covers: every pool page starts on a 64 KiB boundary of its segment, so the
- * header at a block's 64 KiB boundary is its page (the lookup free() makes
- * without a load); pages and bulk runs made after a round of frees reuse dirty
+ * Covers: every pool page (pool and bulk classes) starts on a 64 KiB boundary
+ * of its segment, so the header at a block's 64 KiB boundary is its page (the
+ * lookup free() makes without a load); a page is the shortest run holding the
+ * blocks 64 KiB holds (less than a slice of it unused) and the rest of its
+ * 64 KiB is free for other runs; pages and bulk runs made after a round of frees reuse dirty
  * runs (pages already resident), never clean ones, while dirty runs are left;
  * rounds of small-block batches keep the resident set of the first round; the
  * segment invariants (adjacent free runs differ in dirty state) hold after
@@ -14,7 +16,7 @@
 #include <stdlib.h>
 
 #define N_POOL 2000          /* 2000 blocks of 1000 B: about 32 pool pages */
-#define N_BULK 40            /* 40 runs of 5 slices */
+#define N_BULK 40            /* 40 runs of 10 slices */
 
 static da_page_t *pool_page_by_arithmetic(const void *p) {
   da_segment_t *seg = da_segment_of(p);
@@ -32,9 +34,17 @@ static void test_placement(void) {
       CHECK(page != NULL && page->kind == DA_KIND_POOL && page->bin == bin);
       CHECK(da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
       CHECK(pool_page_by_arithmetic(p[bin][i]) == page);
+      /* the run: as many blocks as 64 KiB holds, less than a slice left over */
+      size_t blocks = DA_POOL_PAGE_SIZE / page->block_size, run = (size_t)page->slice_count << DA_SLICE_SHIFT;
+      CHECK(run <= DA_POOL_PAGE_SIZE && run >= blocks * page->block_size &&
+            run - blocks * page->block_size < DA_SLICE_SIZE);
+      if (bin < DA_BIN_POOL_COUNT) CHECK(page->slice_count == DA_POOL_PAGE_SLICES);
+      /* … and the slices after it in its 64 KiB are another run */
+      uint8_t *end = da_page_start(da_segment_of_page(page), page) + run;
+      if (run < DA_POOL_PAGE_SIZE) CHECK(da_page_of(end) != page && da_page_of(end)->kind != DA_KIND_POOL);
     }
     /* a bulk run between pool pages shifts nothing */
-    void *bulk = da_malloc(3 * DA_SLICE_SIZE + 1);
+    void *bulk = da_malloc(8 * DA_SLICE_SIZE + 1);
     CHECK(bulk != NULL && da_page_of(bulk)->kind == DA_KIND_BULK);
     CHECK(pool_page_by_arithmetic(bulk)->kind != DA_KIND_POOL || pool_page_by_arithmetic(bulk) != da_page_of(bulk));
     da_free(bulk);
@@ -76,7 +86,7 @@ static void test_dirty_reuse(void) {
   size_t n_pool_before = 0, n_bulk_before = 0;
   for (int round = 0; round < 3; round++) {
     for (size_t i = 0; i < N_POOL; i++) CHECK((pool[i] = da_malloc(1000)) != NULL);
-    for (size_t i = 0; i < N_BULK; i++) CHECK((bulk[i] = da_malloc(5 * DA_SLICE_SIZE - 100)) != NULL);
+    for (size_t i = 0; i < N_BULK; i++) CHECK((bulk[i] = da_malloc(10 * DA_SLICE_SIZE - 100)) != NULL);
     size_t clean_pool = clean_runs(pool, N_POOL, pool_before, &n_pool_before);
     size_t clean_bulk = clean_runs(bulk, N_BULK, bulk_before, &n_bulk_before);
     if (round > 0) {
