@@ -25,9 +25,12 @@ CORE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
 CORE_CFLAGS += $(EXTRA_CFLAGS)
 
-CORE_SRC := $(filter-out src/override.c,$(wildcard src/*.c))
+CORE_SRC := $(filter-out src/override.c src/exit.c,$(wildcard src/*.c))
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(CORE_SRC))
 OVR_OBJ  := $(BUILD)/obj/override.o
+# _exit and _Exit (the exit report of programs that leave through them): only
+# in the preloaded library, where they interpose on the C library's.
+EXIT_OBJ := $(BUILD)/obj/exit.o
 # malloc and free are aliases of da_malloc and da_free (no extra jump): the
 # standard libraries take alloc.c and free.c compiled once more with them.
 STD_SRC  := src/alloc.c src/free.c
@@ -49,7 +52,7 @@ $(BUILD)/obj/std/%.o: src/%.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -DDA_STD_NAMES -c $< -o $@
 
-$(BUILD)/libdynalloc.so: $(CORE_STD_OBJ) $(OVR_OBJ)
+$(BUILD)/libdynalloc.so: $(CORE_STD_OBJ) $(OVR_OBJ) $(EXIT_OBJ)
 	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc.so -Wl,-z,nodelete -Wl,-Bsymbolic-functions $^ -o $@
 $(BUILD)/libdynalloc-prefix.so: $(CORE_OBJ)
 	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc-prefix.so $^ -o $@

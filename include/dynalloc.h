@@ -12,6 +12,9 @@
  *  - an alignment that is not a power of two (or, for da_posix_memalign, not a
  *    multiple of sizeof(void*)) gives EINVAL;
  *  - da_free never changes errno;
+ *  - da_posix_memalign out of memory returns ENOMEM and sets errno = ENOMEM;
+ *  - da_malloc_info(0, fp) writes glibc's XML shape; options != 0: -1, EINVAL;
+ *  - da_mallopt returns 1 for glibc's parameters (no effect), 0 for others;
  *  - an invalid or double free aborts with one line on stderr:
  *      dynalloc: free(): invalid pointer 0x…
  *      dynalloc: free(): double free 0x…
@@ -48,6 +51,7 @@ int    da_malloc_trim(size_t pad);
 struct mallinfo  da_mallinfo(void);
 struct mallinfo2 da_mallinfo2(void);
 void   da_malloc_stats(void);
+int    da_malloc_info(int options, FILE *fp);
 int    da_mallopt(int param, int value);
 
 #ifdef __cplusplus

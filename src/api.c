@@ -7,7 +7,9 @@
  *  - alignment not a power of two: EINVAL (posix_memalign also when it is not a
  *    multiple of sizeof(void *)); memalign(0, n) is malloc(n);
  *  - realloc(p, 0) frees p and returns NULL (as glibc); realloc(NULL, n) = malloc(n);
- *  - free, free_sized, free_aligned_sized and cfree never change errno.
+ *  - free, free_sized, free_aligned_sized and cfree never change errno;
+ *  - posix_memalign returns ENOMEM and leaves errno = ENOMEM when out of memory
+ *    (as glibc does); on success and on EINVAL errno is unchanged.
  */
 #include "internal.h"
 #include "dynalloc.h"
@@ -51,8 +53,8 @@ DA_API int da_posix_memalign(void **out, size_t align, size_t size) {
   if (!is_pow2(align) || align % sizeof(void *) != 0) return EINVAL;
   int saved = errno;
   void *p = da_alloc_aligned(size, align);
+  if (p == NULL) return errno = ENOMEM;   /* errno too, as glibc leaves it */
   errno = saved;
-  if (p == NULL) return ENOMEM;
   *out = p;
   return 0;
 }
@@ -85,19 +87,12 @@ DA_API int da_malloc_trim(size_t pad) {
 
 static size_t clamp_int(size_t v) { return v > (size_t)INT32_MAX ? (size_t)INT32_MAX : v; }
 
+/* The fields are defined in the README ("Statistics"), computed in stats.c. */
 DA_API struct mallinfo2 da_mallinfo2(void) {
   da_totals_t t;
+  struct mallinfo2 mi;
   da_stats_totals(&t);
-  struct mallinfo2 mi = {0};
-  size_t mapped = atomic_load(&da_os_stats.mapped);
-  mi.hblkhd = t.huge_mapped;
-  mi.hblks = t.huge_count;
-  mi.arena = mapped - t.huge_mapped;
-  mi.ordblks = t.free_runs;
-  mi.uordblks = t.in_use;
-  mi.fordblks = mi.arena > t.in_use - t.huge_in_use ? mi.arena - (t.in_use - t.huge_in_use) : 0;
-  mi.usmblks = atomic_load(&da_os_stats.mapped_peak);
-  mi.keepcost = t.dirty_bytes;
+  da_stats_mallinfo2(&t, &mi);
   return mi;
 }
 
@@ -117,11 +112,11 @@ DA_API struct mallinfo da_mallinfo(void) {
   return mi;
 }
 
-DA_API void da_malloc_stats(void) { da_stats_print(); }
+DA_API void da_malloc_stats(void) { da_report_print(STDERR_FILENO); }
 
-/* Options of glibc's allocator have no meaning here: accepted and ignored. */
+/* glibc's parameters (M_MXFAST … M_ARENA_MAX) are accepted and have no effect:
+ * 1.  Any other parameter is unknown: 0. */
 DA_API int da_mallopt(int param, int value) {
-  (void)param;
   (void)value;
-  return 1;
+  return (param >= 1 && param <= 4) || (param >= -8 && param <= -1) ? 1 : 0;
 }

@@ -59,6 +59,7 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
                                                  memory_order_acq_rel, memory_order_relaxed))
         continue;
       da_heap_t *heap = atomic_load_explicit(&page->heap, memory_order_acquire);
+      da_delayed_count(page, 1);   /* before the push: the owner may collect at once */
       uintptr_t head = atomic_load_explicit(&heap->delayed, memory_order_relaxed);
       do {
         da_link_set(block, (da_block_t *)head, da_link_key);

@@ -102,6 +102,7 @@ void da_heap_collect_delayed(da_heap_t *heap) {
   while (block) {
     da_block_t *next = da_delayed_next(block);
     da_page_t *page = da_page_of(block);
+    da_delayed_count(page, -1);
     if (da_owner(page) == heap) da_free_local(heap, page, block);
     else da_free_remote(page, block);
     block = next;
@@ -152,6 +153,7 @@ static void heap_abandon(da_heap_t *heap) {
   da_block_t *block = delayed_take(heap);
   while (block) {
     da_block_t *next = da_delayed_next(block);
+    da_delayed_count(da_page_of(block), -1);
     da_free_remote(da_page_of(block), block);
     block = next;
   }

@@ -71,6 +71,17 @@ void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
   *live_bytes = atomic_load(&huge_live_bytes);
 }
 
+/* The cache's mappings and their bytes (statistics). */
+void da_huge_cache_counts(size_t *count, size_t *bytes) {
+  pthread_mutex_lock(&huge_lock);
+  size_t n = 0, b = 0;
+  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++)
+    if (huge_cache[i] != NULL) { n++; b += huge_cache[i]->map_size; }
+  pthread_mutex_unlock(&huge_lock);
+  *count = n;
+  *bytes = b;
+}
+
 static size_t round_pages(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
 
 /* ---- descriptors and the table (changed under huge_lock) -------------------------------- */

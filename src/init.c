@@ -1,5 +1,5 @@
 /* init.c — process start-up and shutdown: options, the secrets (free key, link key), the thread-exit
- * key, fork handlers, and the DYNALLOC_STATS report at exit.
+ * key, fork handlers, and the DYNALLOC_STATS report at exit (report.c).
  *
  * Invariants: da_process_init runs its body once; nothing in it allocates before
  * da_initialized reaches 2 (pthread_atfork may allocate, so it comes after, and
@@ -36,6 +36,7 @@ void da_process_init(void) {
     return;
   }
   da_options_init();
+  da_report_init();
   da_free_key = random_word(0);
   da_link_key = random_word(1);
   da_heap_key_init();
@@ -48,6 +49,4 @@ void da_process_init(void) {
 
 __attribute__((constructor)) static void da_init_at_load(void) { da_process_init(); }
 
-__attribute__((destructor)) static void da_report_at_exit(void) {
-  if (da_options.stats) da_stats_print();
-}
+__attribute__((destructor)) static void da_report_at_unload(void) { da_report_at_exit(); }

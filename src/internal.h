@@ -34,6 +34,8 @@
 void da_message(const char *fmt, ...);               /* to stderr; %s %d %u %zu %llu %p %x */
 DA_NORETURN DA_COLD void da_fatal(const char *fmt, ...); /* message + abort() */
 size_t da_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
+size_t da_snprintf(char *buf, size_t cap, const char *fmt, ...);
+void da_write_fd(int fd, const char *buf, size_t len);  /* all of it, retrying EINTR */
 DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const void *p);
 
 /* Validity walkers say which check failed (a line on stderr) and return false. */
@@ -47,7 +49,8 @@ DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const vo
 
 /* ---- options.c: DYNALLOC_* environment, read once ------------------------------- */
 typedef struct da_options_s {
-  long stats;          /* DYNALLOC_STATS: print statistics at exit */
+  long stats;          /* DYNALLOC_STATS: statistics at exit, 1 text, 2 JSON */
+  const char *stats_file; /* DYNALLOC_STATS_FILE: where they go (%p: the pid), else stderr */
   long verbose;        /* DYNALLOC_VERBOSE: report OS-level events */
   long backend_sbrk;   /* DYNALLOC_BACKEND=sbrk */
   long purge_delay_ms; /* DYNALLOC_PURGE_DELAY: ms before free memory goes back to the OS */
@@ -329,19 +332,46 @@ void   da_free_remote(da_page_t *page, da_block_t *block);
 size_t da_usable_size(const void *p, const char *func);
 size_t da_usable_page(const void *p, const char *func, da_page_t **page);
 
-/* ---- stats.c ---------------------------------------------------------------------------------------- */
+/* ---- stats.c: the one snapshot every report is derived from ------------------------------------------ */
 typedef struct da_totals_s {
-  size_t in_use, pool_in_use, bulk_in_use, huge_in_use, huge_mapped, huge_count;
-  size_t pool_pages, bulk_runs, free_runs, free_runs_bytes, dirty_bytes, heaps, segments;
+  size_t segment_in_use;                 /* pool + bulk live bytes */
+  size_t pool_in_use, bulk_in_use, huge_in_use, huge_count;   /* remote frees taken off */
+  size_t pool_pages, pool_free_blocks, pool_free_bytes, empty_pool_bytes;
+  size_t bulk_runs, bulk_remote;         /* live bulk runs; bulk blocks freed remotely, not collected */
+  size_t remote_bytes;                   /* freed by other threads, not yet collected */
+  size_t free_runs, free_runs_bytes, dirty_bytes;
+  size_t heaps, segments, cached_segments, huge_cached, huge_cached_bytes;
+  size_t mapped, mapped_peak, meta_bytes;
   uint64_t huge_mallocs, huge_frees;
   da_counters_t counters;
-  uint64_t live_blocks[DA_BIN_COUNT];
+  uint64_t live_blocks[DA_BIN_COUNT], free_blocks[DA_BIN_COUNT];   /* pool, by class */
 } da_totals_t;
+struct mallinfo2;
+/* Blocks on the heaps' delayed lists (pushed by free.c, collected in heap.c):
+ * pool bytes, bulk bytes, bulk blocks. */
+extern _Atomic(size_t) da_delayed[3];
 void da_stats_totals(da_totals_t *t);
+void da_stats_mallinfo2(const da_totals_t *t, struct mallinfo2 *mi);
 void da_counters_add(da_counters_t *to, const da_counters_t *from);
-void da_stats_print(void);
-void da_segment_walk(const da_segment_t *seg, da_totals_t *t);
 void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t);
+void da_segment_foreach_cached(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t);
+void da_huge_cache_counts(size_t *count, size_t *bytes);
+/* A block joins (sign 1) or leaves (-1) a heap's delayed list. */
+static inline void da_delayed_count(const da_page_t *page, int sign) {
+  size_t bytes = page->block_size, bulk = page->kind == DA_KIND_BULK;
+  if (sign > 0) {
+    atomic_fetch_add_explicit(&da_delayed[bulk], bytes, memory_order_relaxed);
+    if (bulk) atomic_fetch_add_explicit(&da_delayed[2], 1, memory_order_relaxed);
+  } else {
+    atomic_fetch_sub_explicit(&da_delayed[bulk], bytes, memory_order_relaxed);
+    if (bulk) atomic_fetch_sub_explicit(&da_delayed[2], 1, memory_order_relaxed);
+  }
+}
+
+/* ---- report.c: the text and JSON reports, the exit report's destination ------------------------------- */
+void da_report_init(void);
+void da_report_print(int fd);          /* the text report (malloc_stats: fd 2) */
+void da_report_at_exit(void);          /* once per process, where DYNALLOC_STATS* say */
 
 /* ---- init.c ------------------------------------------------------------------------------------------- */
 extern _Atomic(int) da_initialized;

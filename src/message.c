@@ -75,9 +75,9 @@ size_t da_format(char *buf, size_t cap, const char *fmt, va_list ap) {
   return o.len < cap ? o.len : cap - 1;
 }
 
-static void write_all(const char *buf, size_t len) {
+void da_write_fd(int fd, const char *buf, size_t len) {
   while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, buf, len);
+    ssize_t n = write(fd, buf, len);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       return;
@@ -91,8 +91,16 @@ static void vmessage(const char *fmt, va_list ap) {
   char buf[512];
   int saved = errno;
   size_t len = da_format(buf, sizeof buf - 1, fmt, ap);
-  write_all(buf, len);
+  da_write_fd(STDERR_FILENO, buf, len);
   errno = saved;
+}
+
+size_t da_snprintf(char *buf, size_t cap, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  size_t n = da_format(buf, cap, fmt, ap);
+  va_end(ap);
+  return n;
 }
 
 void da_message(const char *fmt, ...) {
@@ -109,8 +117,8 @@ void da_fatal(const char *fmt, ...) {
   size_t len = da_format(buf, sizeof buf - 2, fmt, ap);
   va_end(ap);
   buf[len++] = '\n';
-  write_all("dynalloc: ", 10);
-  write_all(buf, len);
+  da_write_fd(STDERR_FILENO, "dynalloc: ", 10);
+  da_write_fd(STDERR_FILENO, buf, len);
   abort();
 }
 

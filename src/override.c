@@ -29,10 +29,13 @@ DA_OVERRIDE struct mallinfo mallinfo(void) { return da_mallinfo(); }
 DA_OVERRIDE struct mallinfo2 mallinfo2(void) { return da_mallinfo2(); }
 DA_OVERRIDE void malloc_stats(void) { da_malloc_stats(); }
 DA_OVERRIDE int mallopt(int param, int value) { return da_mallopt(param, value); }
+DA_OVERRIDE int malloc_info(int options, FILE *fp) { return da_malloc_info(options, fp); }
 
 DA_OVERRIDE void *__libc_calloc(size_t count, size_t size) { return da_calloc(count, size); }
 DA_OVERRIDE void *__libc_realloc(void *p, size_t size) { return da_realloc(p, size); }
 DA_OVERRIDE void *__libc_memalign(size_t align, size_t size) { return da_memalign(align, size); }
 DA_OVERRIDE void *__libc_valloc(size_t size) { return da_valloc(size); }
 DA_OVERRIDE void *__libc_pvalloc(size_t size) { return da_pvalloc(size); }
+DA_OVERRIDE struct mallinfo __libc_mallinfo(void) { return da_mallinfo(); }
+DA_OVERRIDE int __libc_mallopt(int param, int value) { return da_mallopt(param, value); }
 DA_OVERRIDE int __posix_memalign(void **out, size_t align, size_t size) { return da_posix_memalign(out, align, size); }

@@ -34,6 +34,7 @@ static bool page_take_back(da_heap_t *heap, da_page_t *page, uint32_t extra) {
   if (used == 0 || (tf & DA_X_MASK) == DA_X_FREEING || da_x_count(tf) + extra != used) return false;
   if (!atomic_compare_exchange_strong_explicit(&page->xfree, &tf, 0, memory_order_acq_rel, memory_order_relaxed))
     return false;   /* a remote free came first: it cannot have been the last */
+  if (extra) da_delayed_count(page, -1);   /* its delayed block leaves the list with it */
   da_queue_remove((page->flags & DA_PAGE_IN_FULL) ? &heap->full : &heap->bins[page->bin], page);
   DA_SET(page->flags, (uint8_t)0);
   page->free = NULL;
@@ -70,6 +71,7 @@ static bool reclaim_delayed(da_heap_t *heap) {
     da_block_t *next = da_delayed_next(block);
     da_page_t *page = da_page_of(block);
     if (da_owner(page) == heap && page->kind == DA_KIND_BULK) {
+      da_delayed_count(page, -1);
       bulk_take_back(heap, page);
       any = true;
     } else if (da_owner(page) == heap && page_take_back(heap, page, 1)) {

@@ -678,35 +678,15 @@ bool da_segment_is_valid(const da_segment_t *seg) {
   return true;
 }
 
-/* ---- statistics walk (segment lock held by the caller for heap segments) ------------------- */
-void da_segment_walk(const da_segment_t *seg, da_totals_t *t) {
-  t->segments++;
-  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES;) {
-    const da_page_t *run = &seg->pages[i];
-    size_t count = __atomic_load_n(&run->slice_count, __ATOMIC_RELAXED);
-    uint8_t kind = __atomic_load_n(&run->kind, __ATOMIC_RELAXED);
-    if (count == 0) break;   /* a run being split right now: stop, the totals are a snapshot */
-    if (kind == DA_KIND_POOL) {
-      size_t used = da_used(run), bin = __atomic_load_n(&run->bin, __ATOMIC_RELAXED);
-      if (bin < DA_BIN_COUNT) {
-        t->pool_in_use += used * da_bin_size(bin);
-        t->live_blocks[bin] += used;
-      }
-      t->pool_pages++;
-    } else if (kind == DA_KIND_BULK) {
-      t->bulk_in_use += __atomic_load_n(&run->block_size, __ATOMIC_RELAXED);
-      t->bulk_runs++;
-    } else if (kind == DA_KIND_FREE || kind == DA_KIND_CACHED) {
-      t->free_runs++;
-      t->free_runs_bytes += count << DA_SLICE_SHIFT;
-      if (__atomic_load_n(&run->dirty, __ATOMIC_RELAXED)) t->dirty_bytes += count << DA_SLICE_SHIFT;
-    }
-    i += count;
-  }
-}
-
+/* ---- read-only walks for the statistics (stats.c) ------------------------------------------ */
 void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t) {
   pthread_mutex_lock(&segments_lock);
   for (da_segment_t *seg = abandoned_list; seg; seg = seg->next) fn(seg, t);
+  pthread_mutex_unlock(&segments_lock);
+}
+
+void da_segment_foreach_cached(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t) {
+  pthread_mutex_lock(&segments_lock);
+  for (da_segment_t *seg = cache_list; seg; seg = seg->next) fn(seg, t);
   pthread_mutex_unlock(&segments_lock);
 }

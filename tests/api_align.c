@@ -5,7 +5,8 @@
  * aligned, usable size at least the request, all usable bytes writable, blocks
  * freeable with free (and free_aligned_sized); EINVAL for an alignment that is
  * not a power of two (posix_memalign also for one that is not a multiple of
- * sizeof(void *)); valloc page-aligned; pvalloc rounds the size up to a page.
+ * sizeof(void *)); ENOMEM returned and in errno for an impossible size;
+ * valloc page-aligned; pvalloc rounds the size up to a page.
  */
 #include "check.h"
 
@@ -120,9 +121,22 @@ static void test_einval(void)
         p = (void *)0x1;
         CHECKF(posix_memalign(&p, bad_posix[i], 64) == EINVAL, "posix_memalign alignment %zu", bad_posix[i]);
     }
-    /* an impossible size with a good alignment: ENOMEM */
-    p = NULL;
-    CHECK(posix_memalign(&p, 64, test_opaque(SIZE_MAX - 100)) == ENOMEM);
+    /* an impossible size with a good alignment: ENOMEM, returned and in errno
+     * (glibc sets both; programs check errno after it), p untouched */
+    static const size_t huge_sizes[] = { SIZE_MAX - 100, (size_t)PTRDIFF_MAX + 1, (size_t)1 << 62 };
+    for (size_t i = 0; i < sizeof huge_sizes / sizeof huge_sizes[0]; i++) {
+        for (size_t a = sizeof(void *); a <= ((size_t)4 << 20); a <<= 3) {
+            p = (void *)0x1;
+            errno = 0;
+            int r = posix_memalign(&p, a, test_opaque(huge_sizes[i]));
+            CHECKF(r == ENOMEM && errno == ENOMEM && p == (void *)0x1,
+                   "posix_memalign(%zu, %zu) = %d, errno %d", a, huge_sizes[i], r, errno);
+        }
+    }
+    /* success leaves errno alone */
+    errno = 12345;
+    CHECK(posix_memalign(&p, 64, 100) == 0 && errno == 12345);
+    free(p);
     errno = 0;
     CHECK(aligned_alloc(64, test_opaque(SIZE_MAX - 100)) == NULL && errno == ENOMEM);
     errno = 0;

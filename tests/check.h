@@ -52,6 +52,7 @@
 #define mallinfo()            da_mallinfo()
 #define mallinfo2()           da_mallinfo2()
 #define malloc_stats          da_malloc_stats
+#define malloc_info           da_malloc_info
 #define mallopt               da_mallopt
 #define TEST_HAS(fn)          1
 #else

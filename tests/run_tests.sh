@@ -42,6 +42,9 @@ OUT=build/tests
 LOGS=${TEST_LOGS:-$OUT/logs}
 REAL_WORK=$OUT/real-$$          # per run, so that concurrent runs do not collide
 LIB=$ROOT/build/libdynalloc.so
+# the system's python (a python3 earlier on PATH may be a wrapper script)
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 T_DEFAULT=${TEST_TIMEOUT:-120}
 
 list_only=0
@@ -78,20 +81,115 @@ check_exports() {
     [ -z "$extra" ] && [ -z "$missing" ]
 }
 
-# check_stats: DYNALLOC_STATS=1 makes a preloaded program print statistics to
-# stderr at exit, without changing its stdout or exit status.  (The program
-# must leave stderr open and leave through exit(): coreutils close stderr at
-# exit, dash leaves through _exit.)
+# stats_report FILE PID: FILE holds the text report of process PID, every
+# line of it, with numbers that add up (in use = uordblks + hblkhd; mapped =
+# arena + hblkhd).
+stats_report() {
+    local all=$1 pid=$2 line f
+    f=$(mktemp) || return 1
+    # the lines of that process's report: from its first line to its last
+    awk -v head="dynalloc: statistics for process $pid" '$0 == head { on = 1 } on { print }
+        on && /^  system calls: / { exit }' "$all" > "$f"
+    grep -qx "dynalloc: statistics for process $pid" "$f" || { echo "no report of process $pid"; rm -f "$f"; return 1; }
+    for line in '  pool classes \(size: live blocks, live bytes\)' '  tier  mallocs  frees  live bytes' \
+                '    pool  –  –  [0-9]+  \([0-9]+ blocks in [0-9]+ pages of 64 KiB; [0-9]+ free blocks, [0-9]+ bytes\)' \
+                '    bulk  [0-9]+  [0-9]+  [0-9]+  \([0-9]+ runs\)' '    huge  [0-9]+  [0-9]+  [0-9]+  \([0-9]+ blocks\)' \
+                '  in use: [0-9]+ bytes \(uordblks [0-9]+ \+ hblkhd [0-9]+\); freed by other threads, not yet collected: [0-9]+ bytes' \
+                '  free runs: [0-9]+ bytes in [0-9]+ runs \([0-9]+ not yet purged\)' \
+                '  caches: [0-9]+ segments \([0-9]+ bytes\); huge cache: [0-9]+ mappings \([0-9]+ bytes\)' \
+                '  releasable now \(keepcost\): [0-9]+ bytes' \
+                '  heaps: [0-9]+ live; segments: [0-9]+ in heaps or abandoned, [0-9]+ cached; [0-9]+ adopted' \
+                '  OS: [0-9]+ bytes mapped now \(arena [0-9]+ \+ hblkhd [0-9]+; metadata [0-9]+\), peak [0-9]+, [0-9]+ bytes purged' \
+                '  system calls: mmap [0-9]+, munmap [0-9]+, madvise [0-9]+, mremap [0-9]+, sbrk [0-9]+'; do
+        grep -qxE "$line" "$f" || { echo "report lacks a line matching: $line"; rm -f "$f"; return 1; }
+    done
+    awk '/^  in use: / { gsub(/[(),;+]/, " "); if ($3 != $6 + $8) bad = 1; n++ }
+         /^  OS: / { gsub(/[(),;+]/, " "); if ($2 != $7 + $9 || $11 > $7 || $13 < $2) bad = 1; n++ }
+         /^    pool  / { if ($4 == 0) bad = 1 }
+         END { exit bad || n != 2 }' "$f" || { echo "the report's figures do not add up"; rm -f "$f"; return 1; }
+    rm -f "$f"
+}
+
+# run_stats FILE ENV… -- COMMAND…: runs COMMAND with ENV, its stderr into FILE;
+# prints its stdout and returns its exit status.
+# check_stats: DYNALLOC_STATS=1 makes a preloaded program print the report at
+# exit without changing its stdout or exit status; the report still arrives
+# when the program closed stderr (to the descriptor duplicated at start-up)
+# and when it leaves through _exit; DYNALLOC_STATS=json gives one JSON object
+# with the same figures; DYNALLOC_STATS_FILE=…%p writes one file per process,
+# a fork child's included.
 check_stats() {
+    local tmp out r
+    tmp=$(mktemp -d) || return 1
+    out=$(DYNALLOC_STATS=1 LD_PRELOAD=$LIB build/tests/plain/api_limits 2> "$tmp/err")
+    r=$?
+    echo "exit status $r; stdout:"; echo "$out"; echo "stderr:"; head -n 40 "$tmp/err"
+    [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' || { rm -rf "$tmp"; return 1; }
+    # the report is the last thing on stderr, of the program's own pid
+    pid=$(sed -n 's/^dynalloc: statistics for process \([0-9]*\)$/\1/p' "$tmp/err")
+    [ -n "$pid" ] && stats_report "$tmp/err" "$pid" || { rm -rf "$tmp"; return 1; }
+    # stderr closed by the program (exec 2>&-), and _exit: still reported
+    DYNALLOC_STATS=1 LD_PRELOAD=$LIB "$PY" -c 'import os; os.close(2); os._exit(3)' 2> "$tmp/closed"
+    r=$?
+    pid=$(sed -n 's/^dynalloc: statistics for process \([0-9]*\)$/\1/p' "$tmp/closed")
+    echo "closed stderr, _exit(3): status $r, report of ${pid:-nobody}"
+    [ $r -eq 3 ] && [ -n "$pid" ] && stats_report "$tmp/closed" "$pid" || { rm -rf "$tmp"; return 1; }
+    # JSON: one object, the same figures as mallinfo2's identities
+    DYNALLOC_STATS=json LD_PRELOAD=$LIB build/tests/plain/api_limits > /dev/null 2> "$tmp/json"
+    "$PY" - "$tmp/json" <<'PY' || { rm -rf "$tmp"; return 1; }
+import json, sys
+text = open(sys.argv[1]).read()
+start = text.index('{"dynalloc"')
+d = json.loads(text[start:])          # exactly one object up to the end
+m = d["mallinfo2"]
+assert m["uordblks"] + m["fordblks"] == m["arena"], m
+assert d["in_use"] == m["uordblks"] + m["hblkhd"], d
+assert d["os"]["mapped"] == m["arena"] + m["hblkhd"], d
+assert d["pool"]["in_use"] + d["bulk"]["in_use"] == m["uordblks"], d
+assert d["huge"]["in_use"] == m["hblkhd"] and d["huge"]["blocks"] == m["hblks"], d
+assert m["keepcost"] <= m["fordblks"] and d["pid"] > 0, d
+print("json report:", sorted(d))
+PY
+    # one file per process with %p: the shell and the fork child it makes for ( … )
+    DYNALLOC_STATS_FILE="$tmp/st.%p" LD_PRELOAD=$LIB sh -c '( : ) ; echo $$ > '"$tmp/shpid"
+    local files
+    files=$(ls "$tmp" | grep -c '^st\.[0-9]*$')
+    echo "stats files: $(ls "$tmp" | grep '^st\.' | tr '\n' ' ')"
+    [ "$files" -ge 2 ] && [ -f "$tmp/st.$(cat "$tmp/shpid")" ] &&
+        stats_report "$tmp/st.$(cat "$tmp/shpid")" "$(cat "$tmp/shpid")"
+    r=$?
+    rm -rf "$tmp"
+    return $r
+}
+
+# check_launcher PROGRAM…: build/dynalloc --stats runs the command with the same
+# stdout and exit status as bare, and a report of one of its processes on stderr.
+check_launcher() {
+    local tmp bare_out bare_rc out rc pid
+    tmp=$(mktemp -d) || return 1
+    (cd "$tmp" && "$@" > "$tmp/bare" 2> /dev/null < /dev/null); bare_rc=$?
+    (cd "$tmp" && "$ROOT/build/dynalloc" --stats "$@" > "$tmp/out" 2> "$tmp/err" < /dev/null); rc=$?
+    echo "bare: status $bare_rc; with --stats: status $rc; stderr:"
+    head -n 40 "$tmp/err"
+    cmp "$tmp/bare" "$tmp/out" || { echo "stdout differs"; rm -rf "$tmp"; return 1; }
+    [ $rc -eq $bare_rc ] || { rm -rf "$tmp"; return 1; }
+    pid=$(sed -n 's/^dynalloc: statistics for process \([0-9]*\)$/\1/p' "$tmp/err" | tail -n 1)
+    [ -n "$pid" ] && stats_report "$tmp/err" "$pid"
+    rc=$?
+    rm -rf "$tmp"
+    return $rc
+}
+
+# check_unknown: a DYNALLOC_ variable that names no option gets one warning line.
+check_unknown() {
     local err out r
     err=$(mktemp) || return 1
-    out=$(DYNALLOC_STATS=1 LD_PRELOAD=$LIB build/tests/plain/api_limits 2> "$err")
+    out=$(DYNALLOC_STAT=1 LD_PRELOAD=$LIB build/tests/plain/api_limits 2> "$err")
     r=$?
-    echo "exit status $r; stdout:"
-    echo "$out"
-    echo "stderr ($(wc -c < "$err") bytes):"
-    head -n 30 "$err"
-    [ $r -eq 0 ] && [ -s "$err" ] && echo "$out" | grep -q 'api_limits: ok'
+    cat "$err"
+    [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
+        [ "$(grep -c . "$err")" = 1 ] &&
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -114,15 +212,25 @@ check_bad_values() {
     return $r
 }
 
-# check_verbose: DYNALLOC_VERBOSE=1 keeps programs working.
+# check_verbose: DYNALLOC_VERBOSE=1 keeps programs working and makes each
+# process say it started (with its back-end and purge delay) and report the
+# segments it maps.
 check_verbose() {
-    local out
-    out=$(DYNALLOC_VERBOSE=1 LD_PRELOAD=$LIB sh -c 'echo a; ls / >/dev/null; echo b' 2>/dev/null) || return 1
-    [ "$out" = "a
-b" ]
+    local out err r
+    err=$(mktemp) || return 1
+    out=$(DYNALLOC_VERBOSE=1 DYNALLOC_PURGE_DELAY=250 LD_PRELOAD=$LIB sh -c 'echo a; ls / >/dev/null; echo b' 2> "$err")
+    r=$?
+    cat "$err"
+    [ $r -eq 0 ] && [ "$out" = "a
+b" ] && [ "$(grep -cx 'dynalloc: started (backend mmap, purge delay 250 ms)' "$err")" -ge 2 ] &&
+        grep -qE '^dynalloc: new segment 0x[0-9a-f]*[048c]00000 \(mmap\)$' "$err" &&
+        ! grep -vE '^dynalloc: (started \(backend mmap, purge delay 250 ms\)|new segment 0x[0-9a-f]+ \(mmap\))$' "$err"
+    r=$?
+    rm -f "$err"
+    return $r
 }
-export -f check_exports check_stats check_bad_values check_verbose
-export LIB
+export -f check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown
+export LIB ROOT PY
 
 # --- the test list -------------------------------------------------------------
 
@@ -204,6 +312,12 @@ add "install@destdir" 120 tests/install_check.sh
 add "fuzz@short" 400 make --no-print-directory fuzz-short
 add "env-stats@preload" 60 bash -c check_stats
 add "env-verbose@preload" 60 bash -c check_verbose
+add "env-unknown@preload" 60 bash -c check_unknown
+add "launcher-stats@ls" 60 bash -c 'check_launcher ls /'
+add "launcher-stats@cat" 60 bash -c 'check_launcher cat /etc/passwd'
+add "launcher-stats@sh" 60 bash -c "check_launcher sh -c 'echo x'"
+add "launcher-stats@make" 60 bash -c "check_launcher make -s -f /dev/null --eval='all: ; @echo made' all"
+add "launcher-stats@python3" 60 bash -c "check_launcher $PY -c 'import sys; print(sum(range(10))); sys.exit(4)'"
 add "env-bad-values@preload" 60 bash -c check_bad_values
 for w in python perl git gcc sort; do
     for b in mmap sbrk; do

@@ -1,0 +1,186 @@
+/* report.c — the statistics report (malloc_stats, DYNALLOC_STATS at exit) in
+ * text or JSON, and where the exit report goes.
+ *
+ * Every figure comes from one da_totals_t snapshot (stats.c), so the text, the
+ * JSON object, mallinfo2 and malloc_info agree.  Output is formatted into a
+ * buffer on the stack with da_format and written with write(2): no malloc, no
+ * stdio, and no allocator lock is held while writing.
+ *
+ * The exit report goes, once per process (a fork child writes its own), to
+ * DYNALLOC_STATS_FILE (%p: the pid; a relative path is taken from the working
+ * directory at start-up), or else to a duplicate of stderr made at start-up
+ * above descriptor 100 (close-on-exec), so that a program that closes stderr
+ * before it exits still gets it.  It is written by the library's destructor at
+ * exit(), and by _exit/_Exit of the preloaded library (exit.c).
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include <malloc.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct sink_s { int fd; size_t len; char buf[2048]; } sink_t;
+
+static void sink_flush(sink_t *s) {
+  da_write_fd(s->fd, s->buf, s->len);
+  s->len = 0;
+}
+
+static void out(sink_t *s, const char *fmt, ...) {
+  char line[320];
+  va_list ap;
+  va_start(ap, fmt);
+  size_t n = da_format(line, sizeof line, fmt, ap);
+  va_end(ap);
+  if (s->len + n > sizeof s->buf) sink_flush(s);
+  for (size_t i = 0; i < n; i++) s->buf[s->len++] = line[i];
+}
+
+typedef unsigned long long ull;
+
+static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
+  out(s, "dynalloc: statistics for process %d\n", (int)getpid());
+  out(s, "  pool classes (size: live blocks, live bytes)\n");
+  uint64_t live_blocks = 0;
+  for (size_t b = 0; b < DA_BIN_COUNT; b++) {
+    live_blocks += t->live_blocks[b];
+    if (t->live_blocks[b] == 0) continue;
+    out(s, "    %s%zu: %llu, %llu\n", b == 0 ? "0 → " : "", da_bin_size(b), (ull)t->live_blocks[b],
+        (ull)t->live_blocks[b] * da_bin_size(b));
+  }
+  out(s, "  tier  mallocs  frees  live bytes\n");
+  out(s, "    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB; %zu free blocks, %zu bytes)\n",
+      t->pool_in_use, (ull)live_blocks, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
+  out(s, "    bulk  %llu  %llu  %zu  (%zu runs)\n", (ull)t->counters.bulk_mallocs,
+      (ull)t->counters.bulk_frees + t->bulk_remote, t->bulk_in_use, t->bulk_runs);
+  out(s, "    huge  %llu  %llu  %zu  (%zu blocks)\n", (ull)t->huge_mallocs, (ull)t->huge_frees,
+      t->huge_in_use, t->huge_count);
+  out(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
+      mi->uordblks + mi->hblkhd, mi->uordblks, mi->hblkhd, t->remote_bytes);
+  out(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
+      t->dirty_bytes);
+  out(s, "  caches: %zu segments (%zu bytes); huge cache: %zu mappings (%zu bytes)\n", t->cached_segments,
+      t->cached_segments * DA_SEGMENT_SIZE, t->huge_cached, t->huge_cached_bytes);
+  out(s, "  releasable now (keepcost): %zu bytes\n", (size_t)mi->keepcost);
+  out(s, "  heaps: %zu live; segments: %zu in heaps or abandoned, %zu cached; %llu adopted\n", t->heaps,
+      t->segments, t->cached_segments, (ull)t->counters.segments_adopted);
+  out(s, "  OS: %zu bytes mapped now (arena %zu + hblkhd %zu; metadata %zu), peak %zu, %zu bytes purged\n",
+      t->mapped, (size_t)mi->arena, (size_t)mi->hblkhd, t->meta_bytes, t->mapped_peak,
+      atomic_load(&da_os_stats.purged));
+  out(s, "  system calls: mmap %llu, munmap %llu, madvise %llu, mremap %llu, sbrk %llu\n",
+      (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
+      (ull)atomic_load(&da_os_stats.madvise_calls), (ull)atomic_load(&da_os_stats.mremap_calls),
+      (ull)atomic_load(&da_os_stats.sbrk_calls));
+}
+
+static void report_json(sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
+  out(s, "{\"dynalloc\": 1, \"pid\": %d, \"in_use\": %zu, \"remote_pending\": %zu,\n", (int)getpid(),
+      mi->uordblks + mi->hblkhd, t->remote_bytes);
+  out(s, " \"mallinfo2\": {\"arena\": %zu, \"ordblks\": %zu, \"smblks\": %zu, \"hblks\": %zu, \"hblkhd\": %zu, "
+         "\"usmblks\": %zu, \"fsmblks\": %zu, \"uordblks\": %zu, \"fordblks\": %zu, \"keepcost\": %zu},\n",
+      mi->arena, mi->ordblks, mi->smblks, mi->hblks, mi->hblkhd, mi->usmblks, mi->fsmblks, mi->uordblks,
+      mi->fordblks, mi->keepcost);
+  out(s, " \"pool\": {\"in_use\": %zu, \"pages\": %zu, \"free_blocks\": %zu, \"free_bytes\": %zu, \"classes\": {",
+      t->pool_in_use, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
+  const char *sep = "";
+  for (size_t b = 0; b < DA_BIN_COUNT; b++) {
+    if (t->live_blocks[b] == 0) continue;
+    out(s, "%s\"%zu\": %llu", sep, da_bin_size(b), (ull)t->live_blocks[b]);
+    sep = ", ";
+  }
+  out(s, "}},\n \"bulk\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"runs\": %zu},\n",
+      (ull)t->counters.bulk_mallocs, (ull)t->counters.bulk_frees + t->bulk_remote, t->bulk_in_use,
+      t->bulk_runs);
+  out(s, " \"huge\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"blocks\": %zu, "
+         "\"cached\": %zu, \"cached_bytes\": %zu},\n",
+      (ull)t->huge_mallocs, (ull)t->huge_frees, t->huge_in_use, t->huge_count, t->huge_cached,
+      t->huge_cached_bytes);
+  out(s, " \"free_runs\": {\"count\": %zu, \"bytes\": %zu, \"dirty_bytes\": %zu},\n", t->free_runs,
+      t->free_runs_bytes, t->dirty_bytes);
+  out(s, " \"heaps\": %zu, \"segments\": %zu, \"cached_segments\": %zu, \"adopted\": %llu,\n", t->heaps,
+      t->segments, t->cached_segments, (ull)t->counters.segments_adopted);
+  out(s, " \"os\": {\"mapped\": %zu, \"peak\": %zu, \"metadata\": %zu, \"purged\": %zu, \"mmap\": %llu, "
+         "\"munmap\": %llu, \"madvise\": %llu, \"mremap\": %llu, \"sbrk\": %llu}}\n",
+      t->mapped, t->mapped_peak, t->meta_bytes, atomic_load(&da_os_stats.purged),
+      (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
+      (ull)atomic_load(&da_os_stats.madvise_calls), (ull)atomic_load(&da_os_stats.mremap_calls),
+      (ull)atomic_load(&da_os_stats.sbrk_calls));
+}
+
+static void report(int fd, bool json) {
+  da_totals_t t;
+  struct mallinfo2 mi;
+  da_stats_totals(&t);   /* takes and releases the locks: none is held below */
+  da_stats_mallinfo2(&t, &mi);
+  sink_t s;
+  s.fd = fd;
+  s.len = 0;
+  if (json) report_json(&s, &t, &mi);
+  else report_text(&s, &t, &mi);
+  sink_flush(&s);
+}
+
+void da_report_print(int fd) { report(fd, false); }
+
+/* ---- the exit report ----------------------------------------------------------------------------- */
+static int report_fd = -1;          /* the duplicate of stderr */
+static char report_path[4096];      /* DYNALLOC_STATS_FILE, absolute, %p not yet expanded */
+static _Atomic(int) reported_pid;   /* the process that wrote it (a fork child has another pid) */
+
+static size_t append(char *dst, size_t at, size_t cap, const char *src) {
+  while (*src && at + 1 < cap) dst[at++] = *src++;
+  dst[at] = 0;
+  return at;
+}
+
+void da_report_init(void) {
+  const char *file = da_options.stats_file;
+  if (file != NULL) {
+    if (da_options.stats == 0) da_options.stats = 1;
+    size_t n = 0;
+    if (file[0] != '/' && getcwd(report_path, sizeof report_path) != NULL)
+      n = append(report_path, strlen(report_path), sizeof report_path, "/");
+    append(report_path, n, sizeof report_path, file);
+    return;
+  }
+  if (da_options.stats) report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+}
+
+/* report_path with every %p replaced by the pid. */
+static void expand_path(char *buf, size_t cap) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (const char *c = report_path; *c; c++) {
+    if (c[0] == '%' && c[1] == 'p') {
+      char pid[24];
+      da_snprintf(pid, sizeof pid, "%d", (int)getpid());
+      n = append(buf, n, cap, pid);
+      c++;
+    } else {
+      char one[2] = {*c, 0};
+      n = append(buf, n, cap, one);
+    }
+  }
+}
+
+void da_report_at_exit(void) {
+  if (da_options.stats == 0) return;
+  int me = (int)getpid();
+  if (atomic_exchange(&reported_pid, me) == me) return;
+  int fd = report_fd >= 0 && fcntl(report_fd, F_GETFD) != -1 ? report_fd : STDERR_FILENO;
+  bool opened = false;
+  if (report_path[0] != 0) {
+    char path[sizeof report_path + 32];
+    expand_path(path, sizeof path);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      da_message("dynalloc: cannot write the statistics to %s\n", path);
+      return;
+    }
+    opened = true;
+  }
+  report(fd, da_options.stats == 2);
+  if (opened) close(fd);
+}
