@@ -90,16 +90,16 @@ static bool purger_should_quit(void) {
 
 static void *purger_main(void *arg) {
   (void)arg;
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   for (;;) {
     while (!wake && !quit) pthread_cond_wait(&purger_cond, &purger_mutex);
     if (purger_should_quit()) break;
     wake = false;
     bool more = true;
     while (more) {
-      pthread_mutex_unlock(&purger_mutex);
+      da_unlock(&purger_mutex);
       sleep_ms(da_options.purge_delay_ms / 2 + 1);
-      pthread_mutex_lock(&purger_mutex);
+      da_lock(&purger_mutex);
       if (purger_should_quit()) goto done;
       more = da_purger_pass();
       if (!more) {
@@ -109,18 +109,18 @@ static void *purger_main(void *arg) {
     }
   }
 done:
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
   return NULL;
 }
 
 /* The last heap went away: let the purger end. */
 void da_purger_no_heaps(void) {
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   if (started) {
     quit = true;
     pthread_cond_signal(&purger_cond);
   }
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
 }
 
 static bool purger_start(void) {
@@ -143,10 +143,10 @@ static bool purger_start(void) {
 void da_purger_notify(void) {
   if (!atomic_load_explicit(&da_purger_running, memory_order_relaxed)) return;
   if (atomic_load_explicit(&armed, memory_order_relaxed) || atomic_exchange(&armed, 1) != 0) return;
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   wake = true;
   pthread_cond_signal(&purger_cond);
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
 }
 
 /* Called at the end of malloc slow paths, once the returned block is taken (so
@@ -156,11 +156,11 @@ void da_purger_notify(void) {
 void da_purger_start_if_needed(void) {
   int expected = 1;
   if (!atomic_compare_exchange_strong(&da_purger_wanted, &expected, 2)) return;
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   bool start = !started;
   started = true;
   wake = true;
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
   if (!start) return;
   atomic_store(&armed, 1);
   if (purger_start()) atomic_store(&da_purger_running, 1);
@@ -168,9 +168,9 @@ void da_purger_start_if_needed(void) {
 
 void da_purger_fork(int phase) {
   if (phase == 0) {
-    pthread_mutex_lock(&purger_mutex);
+    da_lock(&purger_mutex);
   } else if (phase == 1) {
-    pthread_mutex_unlock(&purger_mutex);
+    da_unlock(&purger_mutex);
   } else {
     /* A child of fork may call only async-signal-safe functions until it
      * execs, and pthread_create is not one: the child never starts a purger
