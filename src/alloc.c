@@ -16,9 +16,21 @@
 #include <errno.h>
 #include <string.h>
 
+/* Every path but the pool fast path is marked busy (lock.c): a fork from a
+ * signal handler that interrupted it gives the child a fresh heap. */
 static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  return da_bulk_alloc(da_heap_tls, size, align, zero);
+  da_busy_enter();
+  void *p = da_bulk_alloc(da_heap_tls, size, align, zero);
+  da_busy_leave();
+  return p;
+}
+
+static DA_NOINLINE void *pool_malloc_slow(da_heap_t *heap, size_t bin) {
+  da_busy_enter();
+  void *p = da_page_malloc_slow(heap, bin);
+  da_busy_leave();
+  return p;
 }
 
 /* malloc above 4096 B, one call from malloc: a bulk class block as malloc takes
@@ -30,9 +42,11 @@ static DA_NOINLINE void *malloc_large(size_t size) {
     da_page_t *page = heap->direct[bin];
     da_block_t *b = page->free;
     if (likely(b != NULL)) return da_pool_pop(heap, page, b);
-    return da_page_malloc_slow(heap, bin);
+    return pool_malloc_slow(heap, bin);
   }
+  da_busy_enter();
   void *p = da_bulk_cache_malloc(heap, size);
+  da_busy_leave();
   return likely(p != NULL) ? p : alloc_large(size, DA_ALIGN, false);
 }
 
@@ -43,7 +57,7 @@ DA_API void *da_malloc(size_t size) {
     da_page_t *page = heap->direct[bin];
     da_block_t *b = page->free;
     if (likely(b != NULL)) return da_pool_pop(heap, page, b);
-    return da_page_malloc_slow(heap, bin);
+    return pool_malloc_slow(heap, bin);
   }
   return malloc_large(size);
 }
@@ -74,8 +88,7 @@ void *da_alloc_zeroed(size_t size) {
 
 /* realloc: keep the block when the new size fits and wastes less than half of
  * it; huge blocks are resized by remapping; everything else moves. */
-void *da_realloc_core(void *p, size_t size) {
-  if (p == NULL) return da_malloc(size);
+static void *realloc_marked(void *p, size_t size) {
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
@@ -95,5 +108,13 @@ void *da_realloc_core(void *p, size_t size) {
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);
   da_free(p);
+  return q;
+}
+
+void *da_realloc_core(void *p, size_t size) {
+  if (p == NULL) return da_malloc(size);
+  da_busy_enter();
+  void *q = realloc_marked(p, size);
+  da_busy_leave();
   return q;
 }

@@ -156,7 +156,7 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
   da_invalid(func, "invalid pointer", p);
 }
 
-static DA_NOINLINE void free_generic(void *p, const char *func) {
+static void free_checked(void *p, const char *func) {
   da_page_t *page = checked_page(p, func, "double free");
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
@@ -177,22 +177,40 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 #endif
 }
 
+/* Every free but the owner's pool fast path is marked busy (lock.c). */
+static DA_NOINLINE void free_generic(void *p, const char *func) {
+  da_busy_enter();
+  free_checked(p, func);
+  da_busy_leave();
+}
+
 /* Not the owner's pool block: the owner's bulk block into the bulk cache, another
  * thread's pool block by one CAS, everything else (and every misuse) through
  * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
 static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *heap) {
   da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
-  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_cache_free(heap, page, p))
-    return;
-  if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
+  da_busy_enter();
+  bool done = false;
+  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_cache_free(heap, page, p)) {
+    done = true;
+  } else if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
       da_free_remote(page, b);
-      return;
+      done = true;
     }
   }
-  free_generic(p, "free");
+  if (!done) free_checked(p, "free");
+  da_busy_leave();
+}
+
+/* The fast path emptied a page that is not its bin's allocation page
+ * (da_page_emptied's test, inline there): retired, marked busy. */
+static DA_NOINLINE void page_retire(da_heap_t *heap, da_page_t *page) {
+  da_busy_enter();
+  da_page_retire(heap, page);
+  da_busy_leave();
 }
 
 /* Not in a segment: NULL, a huge block, or a pointer dynalloc never returned. */
@@ -225,7 +243,7 @@ DA_API void da_free(void *p) {
     da_link_set(b, page->free, heap->link_key);
     b->key = mark;
     page->free = b;
-    if (unlikely(da_used_add(page, -1))) da_page_emptied(heap, page);
+    if (unlikely(da_used_add(page, -1)) && heap->direct[page->bin] != page) page_retire(heap, page);
     return;
   }
   free_other(p, seg, heap);

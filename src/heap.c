@@ -57,7 +57,7 @@ da_heap_t *da_heap_get_slow(void) {
   da_heap_t *heap = da_heap_tls;
   if (heap != &da_heap_empty) return heap;
   da_process_init();
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   heap = heap_struct_alloc();
   if (heap != NULL) {
     memset(heap, 0, sizeof *heap);
@@ -69,7 +69,7 @@ da_heap_t *da_heap_get_slow(void) {
     if (heaps_live) heaps_live->all_prev = heap;
     heaps_live = heap;
   }
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
   if (heap == NULL) return NULL;
   da_heap_tls = heap;
   /* May allocate (glibc's second-level key array): the heap is already in place. */
@@ -157,7 +157,7 @@ static void heap_abandon(da_heap_t *heap) {
     da_free_remote(da_page_of(block), block);
     block = next;
   }
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   da_counters_add(&da_retired_stats, &heap->stats);
   if (heap->all_prev) heap->all_prev->all_next = heap->all_next;
   else heaps_live = heap->all_next;
@@ -166,52 +166,53 @@ static void heap_abandon(da_heap_t *heap) {
   heap->all_next = heap_pool;
   heap_pool = heap;
   bool last = heaps_live == NULL;
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
   if (last) da_purger_no_heaps();
   else da_purger_notify();   /* the abandoned segments may hold free pages */
 }
 
 size_t da_heap_live_count(void) {
   size_t n = 0;
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) n++;
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
   return n;
 }
 
 static void heap_thread_done(void *value) {
   da_heap_t *heap = value;
   if (heap == NULL || heap == &da_heap_empty) return;
+  da_busy_enter();
   da_heap_tls = &da_heap_empty;
   heap_abandon(heap);
+  da_busy_leave();
 }
 
 /* ---- walks, trim, fork -------------------------------------------------------------------------- */
 void da_heap_foreach_live(void (*fn)(da_heap_t *, void *), void *arg) {
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) fn(heap, arg);
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
 }
 
 void da_heap_foreach(void (*fn)(da_heap_t *, void *), void *arg) {
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   da_segment_lock_all();
   for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) fn(heap, arg);
   da_segment_unlock_all(false);
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
 }
 
 void da_heap_retired_counters(da_counters_t *out) {
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   *out = da_retired_stats;
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
 }
 
 /* Another live heap, for malloc_trim: what its owner cannot reach is taken
  * back (reclaim.c) and its free runs purged, whether the owner idles or not. */
 static void trim_other(da_heap_t *heap, void *self) {
-  if (heap == self) return;
-  da_span_lock_other(heap, true);
+  if (heap == self || !da_span_lock_other(heap, true)) return;
   da_heap_reclaim(heap, true);
   da_segment_purge_locked(heap, true);
   da_span_unlock_other(heap);
@@ -221,6 +222,7 @@ static void trim_other(da_heap_t *heap, void *self) {
  * segment (adopted, so its free memory can be purged, or purged in place by a
  * thread with no heap), what every other heap holds free, and all caches. */
 bool da_heap_trim(void) {
+  da_busy_enter();
   da_heap_t *heap = da_heap_tls;
   size_t before = atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls);
   if (heap != &da_heap_empty) {
@@ -235,6 +237,7 @@ bool da_heap_trim(void) {
   da_segment_purge_abandoned((uint32_t)da_clock_ms(), 0);
   da_segment_trim_cache();
   da_huge_cache_trim(true);
+  da_busy_leave();
   return atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls) != before;
 }
 
@@ -252,9 +255,15 @@ void da_heap_release_free(da_heap_t *heap) {
 
 static bool fork_threaded;   /* the parent had more than one heap or a purger */
 
+/* fork, also from a signal handler (docs/design.md, "fork").  The prepare
+ * handler takes every allocator lock, in the lock order.  Its thread holds
+ * none of them (a thread holds one only with its signals blocked, lock.c), and
+ * every holder finishes its critical section without waiting for this thread,
+ * so the waits end; from the first lock to the parent and child handlers this
+ * thread's signals are blocked too. */
 void da_heap_fork_prepare(void) {
   da_purger_fork(0, false);
-  pthread_mutex_lock(&heaps_lock);
+  da_lock(&heaps_lock);
   fork_threaded = atomic_load(&da_purger_running) || (heaps_live && heaps_live->all_next);
   da_segment_lock_all();
   da_huge_lock(true, false);
@@ -265,12 +274,17 @@ void da_heap_fork_parent(void) {
   da_sbrk_lock(false);
   da_huge_lock(false, false);
   da_segment_unlock_all(false);
-  pthread_mutex_unlock(&heaps_lock);
+  da_unlock(&heaps_lock);
   da_purger_fork(1, false);
 }
 
 /* In the child only this thread exists: locks are re-initialised, and a full
- * page left in the FREEING state by a thread that no longer exists is reset. */
+ * page left in the FREEING state by a thread that no longer exists is reset.
+ * When fork ran in a signal handler that interrupted a slow path of this
+ * thread (da_busy), its heap may be half-way through a change: the child
+ * leaves it as it is and takes a fresh heap at its next allocation.  The
+ * interrupted call, if the handler returns, completes on the old heap, which
+ * no other call touches; its memory is not reused. */
 void da_heap_fork_child(void) {
   da_sbrk_fork_child();
   da_os_membarrier_fork_child();
@@ -278,8 +292,13 @@ void da_heap_fork_child(void) {
   da_segment_unlock_all(true);
   pthread_mutex_init(&heaps_lock, NULL);
   da_purger_fork(2, fork_threaded);
+  da_lock_fork_child();
   da_heap_t *heap = da_heap_tls;
   if (heap == &da_heap_empty) return;
+  if (da_busy != 0) {
+    da_heap_tls = &da_heap_empty;
+    return;
+  }
   for (da_page_t *page = heap->full.first; page; page = page->next) {
     uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
     if ((tf & DA_X_MASK) == DA_X_FREEING)

@@ -53,11 +53,11 @@ void da_huge_lock(bool lock, bool child) {
     pthread_mutex_init(&huge_lock, NULL);
     pthread_mutex_init(&huge_trim_lock, NULL);
   } else if (lock) {
-    pthread_mutex_lock(&huge_trim_lock);
-    pthread_mutex_lock(&huge_lock);
+    da_lock(&huge_trim_lock);
+    da_lock(&huge_lock);
   } else {
-    pthread_mutex_unlock(&huge_lock);
-    pthread_mutex_unlock(&huge_trim_lock);
+    da_unlock(&huge_lock);
+    da_unlock(&huge_trim_lock);
   }
 }
 
@@ -73,11 +73,11 @@ void da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes) {
 
 /* The cache's mappings and their bytes (statistics). */
 void da_huge_cache_counts(size_t *count, size_t *bytes) {
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   size_t n = 0, b = 0;
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++)
     if (huge_cache[i] != NULL) { n++; b += huge_cache[i]->map_size; }
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   *count = n;
   *bytes = b;
 }
@@ -247,7 +247,7 @@ da_huge_t *da_huge_find(const void *p) {
 static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
   if (da_huge_cache_bytes() == 0) return NULL;
   size_t fit = DA_HUGE_CACHE_SLOTS, larger = DA_HUGE_CACHE_SLOTS, smaller = DA_HUGE_CACHE_SLOTS;
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
     const da_huge_t *s = huge_cache[i];
     if (s == NULL) continue;
@@ -268,7 +268,7 @@ static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
     huge_cache[pick] = NULL;
     atomic_fetch_sub(&huge_cached_bytes, h->map_size);
   }
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   if (h == NULL) return NULL;
   *dirty = h->map_size;
   if (pick != fit) {
@@ -276,9 +276,9 @@ static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
     uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
     if (moved == NULL) {   /* the OS refused: give it back, the caller maps afresh */
       da_os_free(h->block, h->map_size, false);
-      pthread_mutex_lock(&huge_lock);
+      da_lock(&huge_lock);
       desc_delete(h);
-      pthread_mutex_unlock(&huge_lock);
+      da_unlock(&huge_lock);
       return NULL;
     }
     block_set(h, moved);
@@ -312,12 +312,12 @@ static bool huge_cache_put_locked(da_huge_t *h) {
 
 /* Unmap cached mappings older than the purge delay (all of them with all). */
 void da_huge_cache_trim(bool all) {
-  if (all) pthread_mutex_lock(&huge_trim_lock);
-  else if (da_huge_cache_bytes() == 0 || pthread_mutex_trylock(&huge_trim_lock) != 0) return;
+  if (all) da_lock(&huge_trim_lock);
+  else if (da_huge_cache_bytes() == 0 || !da_trylock(&huge_trim_lock)) return;
   da_huge_t *expired[DA_HUGE_CACHE_SLOTS];
   size_t n = 0;
   uint64_t now = da_clock_ms();
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
     da_huge_t *s = huge_cache[i];
     if (s && (all || now - s->cached_at >= (uint64_t)da_options.purge_delay_ms)) {
@@ -326,12 +326,12 @@ void da_huge_cache_trim(bool all) {
       expired[n++] = s;
     }
   }
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   for (size_t i = 0; i < n; i++) da_os_free(expired[i]->block, expired[i]->map_size, false);
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   for (size_t i = 0; i < n; i++) desc_delete(expired[i]);
-  pthread_mutex_unlock(&huge_lock);
-  pthread_mutex_unlock(&huge_trim_lock);
+  da_unlock(&huge_lock);
+  da_unlock(&huge_trim_lock);
 }
 
 /* Called before fresh memory comes from the OS (a new segment, a huge block
@@ -349,7 +349,7 @@ static void desc_describe(da_huge_t *h) {
   da_used_set(&h->page, 1);
 }
 
-void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
+static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
   if (align < DA_SLICE_SIZE) align = DA_SLICE_SIZE;
   if (size > (size_t)PTRDIFF_MAX - DA_SLICE_SIZE) { errno = ENOMEM; return NULL; }
   size_t map = round_pages(size);
@@ -363,23 +363,23 @@ void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
       block = da_os_alloc_huge(map, align, 0);
     }
     if (block == NULL) { errno = ENOMEM; return NULL; }
-    pthread_mutex_lock(&huge_lock);
+    da_lock(&huge_lock);
     h = desc_new();
-    pthread_mutex_unlock(&huge_lock);
+    da_unlock(&huge_lock);
     if (h == NULL) { da_os_free(block, map, false); errno = ENOMEM; return NULL; }
     block_set(h, block);
     h->map_size = map;
   }
   desc_describe(h);
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   bool placed = table_reserve();
   if (placed) table_insert(h);
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   if (!placed) {
     da_os_free(h->block, h->map_size, false);
-    pthread_mutex_lock(&huge_lock);
+    da_lock(&huge_lock);
     desc_delete(h);
-    pthread_mutex_unlock(&huge_lock);
+    da_unlock(&huge_lock);
     errno = ENOMEM;
     return NULL;
   }
@@ -388,6 +388,15 @@ void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
   da_purger_check();
   if (zero && !fresh) memset(h->block, 0, size < dirty ? size : dirty);
   return h->block;
+}
+
+/* Each huge call takes huge_lock two or three times: its signals are blocked
+ * once for the whole call (lock.c), so the locks inside cost no system call. */
+void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
+  da_signals_block();
+  void *p = huge_alloc_aligned(size, align, zero);
+  da_signals_restore();
+  return p;
 }
 
 /* A mapping of its own for a block that realloc moves (DA_REALLOC_MAP_MIN and
@@ -401,34 +410,39 @@ void *da_huge_alloc(size_t size) {
 /* Free a huge block (any thread): page is its descriptor's header, from
  * da_huge_find.  Two threads freeing the same block at once: one of them finds
  * it gone from the table and reports the double free. */
-void da_huge_free(da_page_t *page, const char *func) {
+static void huge_free(da_page_t *page, const char *func) {
   da_huge_t *h = (da_huge_t *)page;
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   bool live = table_remove(h);
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   if (!live) da_invalid(func, "double free", h->block);
   atomic_fetch_add_explicit(&huge_frees, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&huge_live_bytes, h->map_size, memory_order_relaxed);
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   bool cached = huge_cache_put_locked(h);
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   if (cached) {
     da_purger_notify();
     return;
   }
   da_os_free(h->block, h->map_size, false);
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   desc_delete(h);
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
+}
+
+void da_huge_free(da_page_t *page, const char *func) {
+  da_signals_block();
+  huge_free(page, func);
+  da_signals_restore();
 }
 
 size_t da_huge_usable(const da_page_t *page) { return ((const da_huge_t *)page)->map_size; }
 
 /* Resize a huge block in place or by moving its pages; NULL when the block must
  * be copied instead (new size no longer huge) or the OS refused. */
-void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
+static void *huge_realloc(da_page_t *page, size_t size) {
   da_huge_t *h = (da_huge_t *)page;
-  if (size <= h->map_size && size >= h->map_size / 2) return p;
   if (size < DA_REALLOC_MAP_MIN || size > (size_t)PTRDIFF_MAX / 2) return NULL;
   /* growing: a quarter more than asked, so that a block growing in small steps
    * costs one mremap per 25 % of growth, not one per page */
@@ -437,9 +451,9 @@ void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
     da_huge_cache_shed();
   }
   size_t map = round_pages(size);
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   table_remove(h);
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
   if (moved != NULL) {
     atomic_fetch_add_explicit(&huge_live_bytes, map - h->map_size, memory_order_relaxed);
@@ -447,8 +461,17 @@ void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
     h->map_size = map;
     desc_describe(h);
   }
-  pthread_mutex_lock(&huge_lock);
+  da_lock(&huge_lock);
   table_insert(h);   /* the slot it left keeps the load below one half */
-  pthread_mutex_unlock(&huge_lock);
+  da_unlock(&huge_lock);
   return moved;
+}
+
+void *da_huge_realloc(da_page_t *page, void *p, size_t size) {
+  const da_huge_t *h = (const da_huge_t *)page;
+  if (size <= h->map_size && size >= h->map_size / 2) return p;   /* fits as it is */
+  da_signals_block();
+  void *q = huge_realloc(page, size);
+  da_signals_restore();
+  return q;
 }

@@ -47,6 +47,25 @@ DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const vo
 #define da_assert(c) ((void)0)
 #endif
 
+/* ---- lock.c: mutexes held with signals blocked, the in-call mark ------------------ */
+void da_lock(pthread_mutex_t *m);      /* every allocator mutex goes through these */
+bool da_trylock(pthread_mutex_t *m);
+void da_unlock(pthread_mutex_t *m);
+void da_signals_block(void);           /* nests; the outermost call blocks, its pair restores */
+void da_signals_restore(void);
+void da_lock_fork_child(void);
+extern __thread unsigned da_busy;      /* > 0: inside a slow path (the heap may be mid-change) */
+/* Around every slow path: a compiler barrier on each side (a signal handler of
+ * this thread sees the mark before the first change of the heap and after the last). */
+static inline void da_busy_enter(void) {
+  da_busy++;
+  atomic_signal_fence(memory_order_seq_cst);
+}
+static inline void da_busy_leave(void) {
+  atomic_signal_fence(memory_order_seq_cst);
+  da_busy--;
+}
+
 /* ---- options.c: DYNALLOC_* environment, read once ------------------------------- */
 typedef struct da_options_s {
   long stats;          /* DYNALLOC_STATS: statistics at exit, 1 text, 2 JSON */

@@ -65,10 +65,10 @@ static void *hole_take(size_t size) {
 
 void *da_sbrk_reserve(size_t size, size_t align) {
   if (size != DA_SEGMENT_SIZE || align != DA_SEGMENT_SIZE) return NULL;
-  pthread_mutex_lock(&sbrk_lock);
+  da_lock(&sbrk_lock);
   void *p = hole_take(size);
   if (p == NULL) p = sbrk_grow_aligned(size, align);
-  pthread_mutex_unlock(&sbrk_lock);
+  da_unlock(&sbrk_lock);
   return p;
 }
 
@@ -83,7 +83,7 @@ static bool hole_remove(uint8_t *hole) {
 }
 
 void da_sbrk_release(void *p, size_t size) {
-  pthread_mutex_lock(&sbrk_lock);
+  da_lock(&sbrk_lock);
   uint8_t *top = sbrk_call(0);
   if (top == (uint8_t *)p + size && sbrk_call(-(intptr_t)size) != NULL) {
     /* lower further over the holes now at the top */
@@ -93,11 +93,11 @@ void da_sbrk_release(void *p, size_t size) {
     da_mmap_release(p, size);
     if (hole_count < DA_SBRK_HOLES) holes[hole_count++] = p;   /* else: not reused */
   }
-  pthread_mutex_unlock(&sbrk_lock);
+  da_unlock(&sbrk_lock);
 }
 
 void da_sbrk_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&sbrk_lock);
-  else pthread_mutex_unlock(&sbrk_lock);
+  if (lock) da_lock(&sbrk_lock);
+  else da_unlock(&sbrk_lock);
 }
 void da_sbrk_fork_child(void) { pthread_mutex_init(&sbrk_lock, NULL); }

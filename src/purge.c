@@ -106,16 +106,16 @@ static void *purger_main(void *arg) {
   for (;;) {
     while (sem_wait(&wake_sem) != 0) {
     }
-    pthread_mutex_lock(&purger_mutex);
+    da_lock(&purger_mutex);
     bool stop = purger_should_quit();
-    pthread_mutex_unlock(&purger_mutex);
+    da_unlock(&purger_mutex);
     if (stop) return NULL;
     bool more = true;
     while (more) {
       sleep_ms(da_options.purge_delay_ms / 2 + 1);
-      pthread_mutex_lock(&purger_mutex);
+      da_lock(&purger_mutex);
       if (purger_should_quit()) {
-        pthread_mutex_unlock(&purger_mutex);
+        da_unlock(&purger_mutex);
         return NULL;
       }
       more = da_purger_pass();
@@ -123,19 +123,19 @@ static void *purger_main(void *arg) {
         atomic_store(&armed, 0);
         more = da_purger_pass() && atomic_exchange(&armed, 1) == 0;
       }
-      pthread_mutex_unlock(&purger_mutex);
+      da_unlock(&purger_mutex);
     }
   }
 }
 
 /* The last heap went away: let the purger end. */
 void da_purger_no_heaps(void) {
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   if (started) {
     quit = true;
     sem_post(&wake_sem);
   }
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
 }
 
 static bool purger_start(void) {
@@ -164,14 +164,14 @@ void da_purger_wake(void) {
 void da_purger_start_if_needed(void) {
   int expected = 1;
   if (!atomic_compare_exchange_strong(&da_purger_wanted, &expected, 2)) return;
-  pthread_mutex_lock(&purger_mutex);
+  da_lock(&purger_mutex);
   bool start = !started;
   started = true;
   if (!wake_sem_ready) {   /* once: a notifier may post at any time after */
     sem_init(&wake_sem, 0, 0);
     wake_sem_ready = true;
   }
-  pthread_mutex_unlock(&purger_mutex);
+  da_unlock(&purger_mutex);
   if (!start) return;
   atomic_store(&armed, 1);
   sem_post(&wake_sem);
@@ -183,9 +183,9 @@ void da_purger_start_if_needed(void) {
  * child never gets a purger; elsewhere it starts one on demand. */
 void da_purger_fork(int phase, bool threaded) {
   if (phase == 0) {
-    pthread_mutex_lock(&purger_mutex);
+    da_lock(&purger_mutex);
   } else if (phase == 1) {
-    pthread_mutex_unlock(&purger_mutex);
+    da_unlock(&purger_mutex);
   } else {
     /* The child has no purger thread; it starts one on demand, at its first
      * malloc slow path that finds the process large enough (never in the fork

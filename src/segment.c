@@ -49,16 +49,16 @@ static void in_use_add(ptrdiff_t delta) {
 static pthread_mutex_t maintain_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void da_segment_lock_all(void) {
-  pthread_mutex_lock(&maintain_lock);
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&maintain_lock);
+  da_lock(&segments_lock);
 }
 void da_segment_unlock_all(bool child) {
   if (child) {
     pthread_mutex_init(&segments_lock, NULL);
     pthread_mutex_init(&maintain_lock, NULL);
   } else {
-    pthread_mutex_unlock(&segments_lock);
-    pthread_mutex_unlock(&maintain_lock);
+    da_unlock(&segments_lock);
+    da_unlock(&maintain_lock);
   }
 }
 
@@ -189,13 +189,13 @@ static da_page_t *span_join(da_heap_t *heap, size_t slices, size_t align) {
 /* ---- segments ------------------------------------------------------------------------ */
 
 static void segment_link(da_heap_t *heap, da_segment_t *seg) {
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   seg->heap = heap;
   seg->prev = NULL;
   seg->next = heap->segments;
   if (heap->segments) heap->segments->prev = seg;
   heap->segments = seg;
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
 }
 
 static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
@@ -210,11 +210,11 @@ static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
  * warm_only, only a cached segment whose pages are still resident, or NULL. */
 static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   if (warm_only && atomic_load_explicit(&cache_count, memory_order_relaxed) == 0) return NULL;
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   da_segment_t *seg = cache_list;
   if (seg && warm_only && !seg->cache_dirty) seg = NULL;
   if (seg) { cache_list = seg->next; cache_count--; }
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
   if (seg == NULL && warm_only) return NULL;
   bool from_sbrk = seg ? seg->from_sbrk : false;
   bool dirty = seg ? seg->cache_dirty : false;
@@ -273,10 +273,10 @@ static void segment_release(da_heap_t *heap, da_segment_t *seg) {
     span_remove(heap, run);
   }
   if (!dirty) segment_coalesce(NULL, seg, true);
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   segment_unlink_locked(heap, seg);
   cache_push_locked(seg, dirty);
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
 }
 
 /* Purge cached segments older than the delay (all with force), keep at most
@@ -285,13 +285,13 @@ static void segment_release(da_heap_t *heap, da_segment_t *seg) {
 bool da_segment_cache_maintain(bool force) {
   /* A forced pass (malloc_trim, out of memory) waits for one in progress; a
    * periodic one leaves the work to it. */
-  if (force) pthread_mutex_lock(&maintain_lock);
-  else if (pthread_mutex_trylock(&maintain_lock) != 0) return true;
+  if (force) da_lock(&maintain_lock);
+  else if (!da_trylock(&maintain_lock)) return true;
   uint64_t now = da_clock_ms();
   size_t keep_max = force ? 0 : (size_t)da_options.segment_cache;
   da_segment_t *expired = NULL;
   bool waiting = false;
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   size_t kept = 0;
   for (da_segment_t **link = &cache_list; *link != NULL;) {
     da_segment_t *seg = *link;
@@ -303,24 +303,24 @@ bool da_segment_cache_maintain(bool force) {
     seg->next = expired;
     expired = seg;
   }
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
   while (expired) {
     da_segment_t *seg = expired;
     expired = seg->next;
-    pthread_mutex_lock(&segments_lock);
+    da_lock(&segments_lock);
     bool keep = cache_count < keep_max;
     if (keep) cache_count++;
-    pthread_mutex_unlock(&segments_lock);
+    da_unlock(&segments_lock);
     if (!keep) { da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk); continue; }
     /* everything above the header fields' slice: page entries then read as zero */
     if (seg->cache_dirty) da_os_purge((uint8_t *)seg + 2 * DA_SLICE_SIZE, DA_SEGMENT_SIZE - 2 * DA_SLICE_SIZE);
-    pthread_mutex_lock(&segments_lock);
+    da_lock(&segments_lock);
     seg->cache_dirty = 0;
     seg->next = cache_list;
     cache_list = seg;
-    pthread_mutex_unlock(&segments_lock);
+    da_unlock(&segments_lock);
   }
-  pthread_mutex_unlock(&maintain_lock);
+  da_unlock(&maintain_lock);
   return waiting;
 }
 
@@ -349,16 +349,17 @@ void da_span_lock(da_heap_t *heap) {
 
 /* Another thread (the purger, malloc_trim) takes a heap's lock (value 2): one
  * try, or with wait until the owner's slow path is done (the owner never blocks
- * while holding it). */
+ * while holding it).  The wait is bounded: in the child of a fork, a heap of a
+ * thread that was in a slow path then keeps its lock forever. */
 bool da_span_lock_other(da_heap_t *heap, bool wait) {
-  for (;;) {
+  for (int tries = wait ? 100000 : 1; tries > 0; tries--) {
     int expected = 0;
     if (atomic_compare_exchange_strong_explicit(&heap->span_lock, &expected, 2,
                                                 memory_order_acquire, memory_order_relaxed))
       return true;
-    if (!wait) return false;
-    sched_yield();
+    if (tries > 1) sched_yield();
   }
+  return false;
 }
 
 void da_span_unlock_other(da_heap_t *heap) {
@@ -538,10 +539,10 @@ void da_segment_abandon_all(da_heap_t *heap) {
   for (size_t b = 0; b < DA_SPAN_BINS; b++) heap->spans[b].first = heap->spans[b].last = NULL;
   atomic_store_explicit(&heap->dirty_runs, 0, memory_order_relaxed);
   heap->dirty_bytes = 0;
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   da_segment_t *seg = heap->segments;
   heap->segments = NULL;
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
   while (seg) {
     da_segment_t *next = seg->next;
     for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
@@ -550,7 +551,7 @@ void da_segment_abandon_all(da_heap_t *heap) {
       else atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
       page->next = page->prev = NULL;
     }
-    pthread_mutex_lock(&segments_lock);
+    da_lock(&segments_lock);
     seg->heap = NULL;
     seg->prev = NULL;
     seg->next = abandoned_list;
@@ -558,7 +559,7 @@ void da_segment_abandon_all(da_heap_t *heap) {
     abandoned_list = seg;
     seg->abandoned = 1;
     atomic_fetch_add_explicit(&abandoned_count, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&segments_lock);
+    da_unlock(&segments_lock);
     seg = next;
   }
   da_span_unlock(heap);
@@ -579,10 +580,10 @@ static void segment_adopt(da_heap_t *heap, da_segment_t *seg);
 
 bool da_segment_try_adopt(da_heap_t *heap) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return false;
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   da_segment_t *seg = abandoned_list;
   if (seg) abandoned_unlink_locked(seg);
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
   if (seg == NULL) return false;
   segment_adopt(heap, seg);
   return true;
@@ -617,7 +618,7 @@ static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
 bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
   if (atomic_load_explicit(&abandoned_count, memory_order_relaxed) == 0) return false;
   bool waiting = false;
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   da_segment_t *next;
   for (da_segment_t *seg = abandoned_list; seg; seg = next) {
     next = seg->next;
@@ -646,7 +647,7 @@ bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
       cache_push_locked(seg, dirty);
     }
   }
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
   return waiting;
 }
 
@@ -680,13 +681,13 @@ bool da_segment_is_valid(const da_segment_t *seg) {
 
 /* ---- read-only walks for the statistics (stats.c) ------------------------------------------ */
 void da_segment_foreach_abandoned(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t) {
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   for (da_segment_t *seg = abandoned_list; seg; seg = seg->next) fn(seg, t);
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
 }
 
 void da_segment_foreach_cached(void (*fn)(const da_segment_t *, da_totals_t *), da_totals_t *t) {
-  pthread_mutex_lock(&segments_lock);
+  da_lock(&segments_lock);
   for (da_segment_t *seg = cache_list; seg; seg = seg->next) fn(seg, t);
-  pthread_mutex_unlock(&segments_lock);
+  da_unlock(&segments_lock);
 }
