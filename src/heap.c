@@ -25,6 +25,7 @@ da_counters_t da_retired_stats;
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static da_heap_t *heaps_live;             /* all_next / all_prev */
+static size_t heaps_with_thread;          /* live heaps whose thread exists (fork child: one at most) */
 static da_heap_t *heap_pool;              /* recycled structs, linked by all_next */
 static uint8_t *chunk_next, *chunk_end;   /* carving area for new structs */
 static pthread_key_t heap_key;
@@ -68,6 +69,7 @@ da_heap_t *da_heap_get_slow(void) {
     heap->all_next = heaps_live;
     if (heaps_live) heaps_live->all_prev = heap;
     heaps_live = heap;
+    heaps_with_thread++;
   }
   da_unlock(&heaps_lock);
   if (heap == NULL) return NULL;
@@ -165,16 +167,17 @@ static void heap_abandon(da_heap_t *heap) {
   heap->live = 0;
   heap->all_next = heap_pool;
   heap_pool = heap;
-  bool last = heaps_live == NULL;
+  bool last = heaps_with_thread != 0 && --heaps_with_thread == 0;
   da_unlock(&heaps_lock);
   if (last) da_purger_no_heaps();
   else da_purger_notify();   /* the abandoned segments may hold free pages */
 }
 
+/* Heaps whose thread still exists: in a fork child the heaps of the parent's
+ * other threads stay live (their memory is the child's) but count no thread. */
 size_t da_heap_live_count(void) {
-  size_t n = 0;
   da_lock(&heaps_lock);
-  for (da_heap_t *heap = heaps_live; heap; heap = heap->all_next) n++;
+  size_t n = heaps_with_thread;
   da_unlock(&heaps_lock);
   return n;
 }
@@ -294,6 +297,7 @@ void da_heap_fork_child(void) {
   da_purger_fork(2, fork_threaded);
   da_lock_fork_child();
   da_heap_t *heap = da_heap_tls;
+  heaps_with_thread = heap != &da_heap_empty && da_busy == 0;
   if (heap == &da_heap_empty) return;
   if (da_busy != 0) {
     da_heap_tls = &da_heap_empty;

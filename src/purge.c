@@ -9,7 +9,9 @@
  * only wake it.  It runs with every signal blocked
  * and a 64 KiB stack, never allocates, and sleeps on a semaphore while
  * nothing is left to purge.  DYNALLOC_PURGE_THREAD=0 disables it (then purging
- * happens only in the allocator's slow paths and in malloc_trim).
+ * happens only in the allocator's slow paths and in malloc_trim).  It is named
+ * "dynalloc-purge" and ends when no heap with a thread is left (it must never
+ * keep a process alive whose last thread called pthread_exit).
  *
  * Invariants:
  *  - it touches a heap's free runs only while holding that heap's span lock,
@@ -27,6 +29,7 @@
 #include "internal.h"
 #include <semaphore.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 static pthread_mutex_t purger_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -102,6 +105,7 @@ static bool purger_should_quit(void) {
 
 static void *purger_main(void *arg) {
   (void)arg;
+  prctl(PR_SET_NAME, "dynalloc-purge", 0, 0, 0);   /* as top -H and /proc/PID/task show it */
   da_os_membarrier_register();
   for (;;) {
     while (sem_wait(&wake_sem) != 0) {
