@@ -1,7 +1,8 @@
 # bench/bench.mk — the benchmark suite (included by the top Makefile).
 #
 #   make bench            install peers if missing, build, callgrind counts,
-#                         full interleaved suite -> bench/results/latest.{md,svg,json}
+#                         full interleaved suite -> bench/results/latest.{md,svg,json},
+#                         latest-rss.svg (RSS over time, rss-return and rss-remote)
 #   make bench-quick      smoke test: 1 repetition, small sizes
 #                         -> bench/results/quick.{md,svg,json}
 #   make bench-callgrind  instructions per malloc+free pair (valgrind)

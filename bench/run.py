@@ -12,8 +12,10 @@ For each run the harness records wall time, CPU time (user + system) and peak
 RSS of the measured process (os.wait4 rusage; ru_maxrss includes the waited-for
 children, e.g. gcc's cc1), and the "metric" lines the workload prints.
 
-Output (full run):   bench/results/latest.md, latest.svg, latest.json, latency.md
-Output (--quick):    bench/results/quick.md, quick.svg, quick.json, latency-quick.md
+Output (full run):   bench/results/latest.md, latest.svg, latest.json, latency.md,
+                     latest-rss.svg (RSS over time of rss-return and rss-remote)
+Output (--quick):    bench/results/quick.md, quick.svg, quick.json, latency-quick.md,
+                     quick-rss.svg
                      (latency*.md: the per-call latency tables alone, written next
                      to the markdown report when latency workloads ran)
 Output (--scaling):  bench/results/scaling.md, scaling.json
@@ -186,6 +188,17 @@ def parse_metrics(text):
             except ValueError:
                 pass
     return m
+
+
+def parse_series(text):
+    """RSS over time from rssreturn/rssremote's output: [[ms since the frees
+    began, KiB], ...], the first point right before the frees; [] if none."""
+    before = re.search(r"^\s*before free: rss=(\d+) KiB, frees took ([\d.]+) ms", text, re.M)
+    if not before:
+        return []
+    t0 = float(before.group(2))
+    return [[0.0, int(before.group(1))]] + [
+        [round(t0 + int(ms), 1), int(kb)] for ms, kb in re.findall(r"^\s*t=(\d+)ms rss=(\d+) KiB", text, re.M)]
 
 
 # --------------------------------------------------------------------------
@@ -541,7 +554,11 @@ def workloads(cfg):
         [b + "/frag", "--count=" + S("1m", "100k"), "--phases=8"], show="peak_rss_over_live")
     add("rss-return", "memory", "free 90% of a 512 MiB heap, then idle: time until RSS drops",
         [b + "/rssreturn", "--mib=" + S(512, 64), "--keep=10", "--sample-ms=100", "--watch-ms=2000"],
-        kind="memory", show="returned_ms")
+        kind="memory", show="returned_ms", series=True)
+    add("rss-remote", "memory", "one thread allocates 100 MiB in 1000 B blocks, another frees them, "
+        "both stay alive and blocked: RSS after 2 s",
+        [b + "/rssremote", "--mib=" + S(100, 32), "--size=1000", "--sample-ms=100", "--watch-ms=2000"],
+        kind="memory", show="rss_end_kb", series=True)
 
     for pat, ops, desc in (("ring", S("8m", "1m"), "one thread, 1000 live blocks in a ring, 16-1024 B"),
                            ("larson", S("3m", "300k"), "2 threads, shared slots, random replace, remote frees"),
@@ -623,6 +640,8 @@ def run_one(w, alloc, so, cfg, shim):
     else:
         r = measure(w["cmd"], env, cfg.timeout, cwd=w.get("cwd"), stdin_path=w.get("stdin"), tag=tag)
         r["metrics"] = parse_metrics(r["out"])
+        if w.get("series"):
+            r["series"] = parse_series(r["out"])
     r.setdefault("metrics", {})
     return r
 
@@ -647,7 +666,8 @@ def run_suite(cfg, allocs, ws, shim):
                     continue
                 r = run_one(w, a, allocs[a], cfg, shim)
                 ok = r["rc"] == 0 and not r["timeout"]
-                rec = {k: r[k] for k in ("wall", "cpu", "rss_kb", "rc", "timeout", "metrics")}
+                rec = {k: r[k] for k in ("wall", "cpu", "rss_kb", "rc", "timeout", "metrics", "series")
+                       if k in r}
                 rec["load"] = os.getloadavg()[0]
                 results[w["name"]][a].append(rec)
                 el = time.time() - t_start
@@ -861,7 +881,56 @@ set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb '#00000
     return made
 
 
-def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
+def write_rss_chart(path_base, ws, results, allocs):
+    """Line chart (gnuplot, SVG and PNG) of RSS over time in the workloads that
+    print it (rss-return, rss-remote), one line per allocator: the run with the
+    median final RSS.  Returns the SVG's path, or None."""
+    ws = [w for w in ws if w.get("series")]
+    if not ws or not shutil.which("gnuplot"):
+        return None
+    colors = ["#e15759", "#4e79a7", "#f28e2b", "#59a14f", "#76b7b2", "#edc948", "#b07aa1",
+              "#ff9da7", "#9c755f", "#000000"]
+    dats, panels = [], []
+    for w in ws:
+        lines = []
+        for i, a in enumerate(allocs):
+            runs = sorted((r for r in ok_runs(results[w["name"]][a]) if r.get("series")),
+                          key=lambda r: r["series"][-1][1])
+            if not runs:
+                continue
+            dat = "%s.%s.%s.dat" % (path_base, w["name"], re.sub(r"[^A-Za-z0-9_-]", "_", a))
+            with open(dat, "w") as f:
+                f.writelines("%g %.2f\n" % (ms, kb / 1024) for ms, kb in runs[(len(runs) - 1) // 2]["series"])
+            dats.append(dat)
+            lines.append("'%s' using 1:2 with linespoints title '%s' lw %g pt %d ps 0.6 lc rgb '%s'"
+                         % (dat.replace("'", ""), a, 3 if a == "dynalloc" else 1.5, 1 + i % 13,
+                            colors[i % len(colors)]))
+        if lines:
+            panels.append((w, lines))
+    if not panels:
+        return None
+    script = "set multiplot layout %d,1\n" % len(panels)
+    script += ("set grid\nset key outside right top vertical\nset xlabel 'ms since the frees began "
+               "(first point: right before them)'\nset ylabel 'RSS, MiB'\nset yrange [0:*]\nset autoscale xfix\n")
+    for w, lines in panels:
+        script += "set title '%s: %s'\nplot %s\n" % (w["name"], w["desc"].replace("'", ""), ", ".join(lines))
+    script += "unset multiplot\n"
+    made = None
+    svg, png = path_base + "-rss.svg", path_base + "-rss.png"
+    for term, path in (("svg size 1200,%d dynamic font 'sans,11' background '#ffffff'" % (450 * len(panels)), svg),
+                       ("pngcairo size 1200,%d font 'sans,10' background '#ffffff'" % (450 * len(panels)), png)):
+        r = subprocess.run(["gnuplot"], input="set terminal %s\nset output '%s'\n%s" % (term, path, script),
+                           text=True, capture_output=True)
+        if r.returncode != 0:
+            log("gnuplot (%s) failed: %s" % (term.split()[0], r.stderr.strip()[:300]))
+        else:
+            made = made or path
+    for dat in dats:
+        os.remove(dat)
+    return made
+
+
+def render(cfg, ws, results, allocs, notes, elapsed, info, chart, rss_chart=None):
     stats = compute(ws, results, allocs)
     summ = summary(ws, stats, allocs)
     A = list(allocs)
@@ -972,7 +1041,8 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
              "batch-powerlaw": ["lifo_ns_per_pair", "fifo_ns_per_pair"],
              "falseshare": ["active_s", "passive_s"],
              "frag": ["final_rss_over_live", "final_rss_kb"],
-             "rss-return": ["rss_after_free_kb", "rss_end_kb", "live_kb"]}
+             "rss-return": ["rss_after_free_kb", "rss_end_kb", "live_kb"],
+             "rss-remote": ["rss_before_free_kb", "rss_after_free_kb", "free_ms"]}
     for w in ws:
         for key in ([w["show"]] if w.get("show") else []) + extra.get(w["name"], []):
             vals = [med_metric(results[w["name"]][a], key) for a in A]
@@ -983,6 +1053,9 @@ def render(cfg, ws, results, allocs, notes, elapsed, info, chart):
     L.append("`returned_ms`: milliseconds after the frees until RSS fell to within 10% of the freed "
              "amount above the live data (-1: not within the 2 s watch).")
     L.append("")
+    if rss_chart:
+        L.append("![RSS over time](%s)" % os.path.basename(rss_chart))
+        L.append("")
 
     L.append("## Instruction counts (callgrind)")
     L.append("")
@@ -1202,7 +1275,9 @@ def rerender(cfg):
     ws, allocs, results = d["workloads"], d["allocators"], d["runs"]
     base = cfg.rerender[:-5] if cfg.rerender.endswith(".json") else cfg.rerender
     chart = write_chart(base, ws, compute(ws, results, allocs), allocs)
-    text, _, _ = render(cfg, ws, results, allocs, d["notes"], d.get("elapsed", 0), d["machine"], chart)
+    rss_chart = write_rss_chart(base, ws, results, allocs)
+    text, _, _ = render(cfg, ws, results, allocs, d["notes"], d.get("elapsed", 0), d["machine"], chart,
+                        rss_chart)
     with open(base + ".md", "w") as f:
         f.write(text)
     log("rewrote %s.md" % os.path.relpath(base, ROOT))
@@ -1304,7 +1379,8 @@ def main():
     base = out[:-3] if out.endswith(".md") else out
     stats0 = compute(ws, results, allocs)
     chart = write_chart(base, ws, stats0, allocs)
-    text, stats, summ = render(cfg, ws, results, allocs, notes, elapsed, info, chart)
+    rss_chart = write_rss_chart(base, ws, results, allocs)
+    text, stats, summ = render(cfg, ws, results, allocs, notes, elapsed, info, chart, rss_chart)
     with open(out, "w") as f:
         f.write(text)
     with open(base + ".json", "w") as f:
@@ -1315,8 +1391,9 @@ def main():
                    "elapsed": elapsed, "runs": results, "summary": summ}, f, indent=1)
     lat = write_latency_md(latency_md_path(cfg, out), cfg, ws, results, list(allocs), info)
     log("")
-    log("suite took %s; wrote %s%s%s" % (fmt_eta(elapsed), os.path.relpath(out, ROOT),
+    log("suite took %s; wrote %s%s%s%s" % (fmt_eta(elapsed), os.path.relpath(out, ROOT),
                                         ", " + os.path.relpath(chart, ROOT) if chart else "",
+                                        ", " + os.path.relpath(rss_chart, ROOT) if rss_chart else "",
                                         ", " + os.path.relpath(lat, ROOT) if lat else ""))
     for a in allocs:
         s = summ[a]

@@ -13,7 +13,8 @@
  * "Returned" means RSS has fallen to within 10% of the freed amount above what
  * is still live, i.e. RSS <= base + live + 0.10 * (peak - base - live).
  * Reports the time at which that first held (returned_ms, or -1 if never
- * within the watch), and RSS right after the frees and at the end.
+ * within the watch), RSS right before the frees (thread 0's), right after
+ * them and at the end.
  */
 #include "common.h"
 
@@ -23,6 +24,8 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int phase; /* 0 building, then count of threads done; main sets -1 to let go */
 static unsigned nthreads;
+static long before_free_kb;
+static double free_ms;
 
 static char **kept_blocks[1024];
 static size_t kept_n[1024];
@@ -54,7 +57,10 @@ static void build_and_free(unsigned id)
         total += sz;
     }
     size_t first_kept = n - n * keep_pct / 100, live = 0;
+    if (id == 0) before_free_kb = rss_kb();
+    uint64_t t0 = now_ns();
     for (size_t i = 0; i < first_kept; i++) free(b[i]);
+    if (id == 0) free_ms = (double)(now_ns() - t0) / 1e6;
     for (size_t i = first_kept; i < n; i++) live += s[i];
     memmove(b, b + first_kept, (n - first_kept) * sizeof *b);
     kept_blocks[id] = b;
@@ -106,6 +112,7 @@ int main(int argc, char **argv)
     long returned_ms = after <= target ? 0 : -1;
     printf("rssreturn: base %ld KiB, peak %ld KiB, live %ld KiB, after free %ld KiB, target %ld KiB\n",
            base, peak, live_kb, after, target);
+    printf("  before free: rss=%ld KiB, frees took %.1f ms\n", before_free_kb, free_ms);
     printf("  t=0ms rss=%ld KiB\n", after);
     long last = after;
     for (unsigned ms = sample_ms; ms <= watch_ms; ms += sample_ms) {
