@@ -807,6 +807,20 @@ def machine_info():
     return info
 
 
+def gnuplot_svg_png(script, svg, png, height):
+    """Render one gnuplot script as SVG and PNG, 1200 px wide; the first file made."""
+    made = None
+    for term, path in (("svg size 1200,%d dynamic font 'sans,11' background '#ffffff'" % height, svg),
+                       ("pngcairo size 1200,%d font 'sans,10' background '#ffffff'" % height, png)):
+        r = subprocess.run(["gnuplot"], input="set terminal %s\nset output '%s'\n%s" % (term, path, script),
+                           text=True, capture_output=True)
+        if r.returncode != 0:
+            log("gnuplot (%s) failed: %s" % (term.split()[0], r.stderr.strip()[:300]))
+        else:
+            made = made or path
+    return made
+
+
 def write_chart(path_base, ws, stats, allocs):
     """Bar chart (gnuplot, SVG) of wall-time and peak-RSS ratios per workload."""
     if not shutil.which("gnuplot"):
@@ -868,15 +882,7 @@ set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lw 2 lc rgb '#00000
     for panel, cols in plots:
         script += "set title '%s: %s, log scale'\nplot %s\n" % (panel, title, cols)
     script += "unset multiplot\n"
-    made = None
-    for term, path in (("svg size 1200,900 dynamic font 'sans,11' background '#ffffff'", svg),
-                       ("pngcairo size 1200,900 font 'sans,10' background '#ffffff'", png)):
-        r = subprocess.run(["gnuplot"], input="set terminal %s\nset output '%s'\n%s" % (term, path, script),
-                           text=True, capture_output=True)
-        if r.returncode != 0:
-            log("gnuplot (%s) failed: %s" % (term.split()[0], r.stderr.strip()[:300]))
-        else:
-            made = made or path
+    made = gnuplot_svg_png(script, svg, png, 900)
     os.remove(dat)
     return made
 
@@ -915,16 +921,7 @@ def write_rss_chart(path_base, ws, results, allocs):
     for w, lines in panels:
         script += "set title '%s: %s'\nplot %s\n" % (w["name"], w["desc"].replace("'", ""), ", ".join(lines))
     script += "unset multiplot\n"
-    made = None
-    svg, png = path_base + "-rss.svg", path_base + "-rss.png"
-    for term, path in (("svg size 1200,%d dynamic font 'sans,11' background '#ffffff'" % (450 * len(panels)), svg),
-                       ("pngcairo size 1200,%d font 'sans,10' background '#ffffff'" % (450 * len(panels)), png)):
-        r = subprocess.run(["gnuplot"], input="set terminal %s\nset output '%s'\n%s" % (term, path, script),
-                           text=True, capture_output=True)
-        if r.returncode != 0:
-            log("gnuplot (%s) failed: %s" % (term.split()[0], r.stderr.strip()[:300]))
-        else:
-            made = made or path
+    made = gnuplot_svg_png(script, path_base + "-rss.svg", path_base + "-rss.png", 450 * len(panels))
     for dat in dats:
         os.remove(dat)
     return made

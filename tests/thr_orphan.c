@@ -32,32 +32,6 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-/* Resident bytes from /proc/self/statm, with no allocation (no stdio). */
-static size_t rss_now(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    const char *s = strchr(buf, ' ');
-    return s ? (size_t)strtoul(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#if defined(__has_feature)
-#if !__has_feature(thread_sanitizer) && !__has_feature(address_sanitizer)
-#define RSS_CHECK 1
-#endif
-#else
-#define RSS_CHECK 1
-#endif
-#endif
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -75,10 +49,10 @@ int main(void)
      * alive whose main thread called pthread_exit) */
     void *own = malloc(64);
     CHECK(own != NULL);
-    size_t rss_base = rss_now();
+    size_t rss_base = test_rss();
     CHECK(pthread_create(&t, NULL, thread_main, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
-    size_t rss_full = rss_now();
+    size_t rss_full = test_rss();
     for (unsigned i = 0; i < COUNT; i++) {
         CHECKF(test_verify_sparse(blocks[i], BLOCK, i) == BLOCK, "block %u damaged", i);
         free(blocks[i]);
@@ -88,20 +62,20 @@ int main(void)
     for (;;) {
         mi = mallinfo2();
         bool done = mi.uordblks < 4 * MiB && mi.keepcost < 4 * MiB;
-#ifdef RSS_CHECK
-        done = done && rss_now() < rss_full - (rss_full - rss_base) * 3 / 4;
+#ifdef TEST_RSS_CHECK
+        done = done && test_rss() < rss_full - (rss_full - rss_base) * 3 / 4;
 #endif
         if (done || waited >= 10000)
             break;
         sleep_ms(20);
         waited += 20;
     }
-    size_t rss_end = rss_now();
+    size_t rss_end = test_rss();
     printf("thr_orphan: in use %zu KiB, dirty %zu KiB after %ld ms; RSS %zu → %zu → %zu MiB\n",
            mi.uordblks >> 10, mi.keepcost >> 10, waited, rss_base >> 20, rss_full >> 20, rss_end >> 20);
     CHECKF(mi.uordblks < 4 * MiB, "%zu bytes still in use after all frees", mi.uordblks);
     CHECKF(mi.keepcost < 4 * MiB, "%zu bytes free but not purged", mi.keepcost);
-#ifdef RSS_CHECK
+#ifdef TEST_RSS_CHECK
     CHECKF(rss_full > rss_base + 24 * MiB, "RSS rose only from %zu to %zu MiB", rss_base >> 20, rss_full >> 20);
     CHECKF(rss_end < rss_full - (rss_full - rss_base) * 3 / 4, "RSS fell only from %zu to %zu MiB",
            rss_full >> 20, rss_end >> 20);

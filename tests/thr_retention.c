@@ -27,36 +27,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#if defined(__has_feature)
-#if !__has_feature(thread_sanitizer) && !__has_feature(address_sanitizer)
-#define RSS_CHECK 1
-#endif
-#else
-#define RSS_CHECK 1
-#endif
-#endif
-
 enum { BLOCK = 1000, MAX_BLOCKS = 64 * 1024, CACHE_THREADS = 8 };
 
 static void *blocks[MAX_BLOCKS];
 static unsigned nblocks;
-
-/* Resident bytes, with no allocation. */
-static size_t rss_now(void)
-{
-    char buf[128];
-    int fd = open("/proc/self/statm", O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    const char *s = strchr(buf, ' ');
-    return s ? (size_t)strtoul(s + 1, NULL, 10) * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
 
 static long now_ms(void)
 {
@@ -88,7 +62,7 @@ static void expect_returned(long since, size_t live, size_t min_added)
     long deadline = since + purge_delay_ms() + 200;
     size_t bound = rss_base + 2 * MiB + live, rss;
     for (;;) {
-        rss = rss_now();
+        rss = test_rss();
         if (rss <= bound || now_ms() >= deadline)
             break;
         sleep_ms(5);
@@ -96,7 +70,7 @@ static void expect_returned(long since, size_t live, size_t min_added)
     long took = now_ms() - since;
     printf("thr_retention %s: RSS %zu KiB before, %zu KiB full, %zu KiB after %ld ms (bound %zu KiB)\n",
            case_name, rss_base >> 10, rss_full >> 10, rss >> 10, took, bound >> 10);
-#ifdef RSS_CHECK
+#ifdef TEST_RSS_CHECK
     CHECKF(rss_full > rss_base + min_added, "%s: the phase added only %zu KiB", case_name,
            (rss_full - rss_base) >> 10);
     CHECKF(rss <= bound, "%s: RSS %zu KiB, above %zu KiB + 2 MiB + %zu KiB live, %ld ms after the frees",
@@ -189,7 +163,7 @@ static void fill_bulk_cache(void)
 static void case_owner(void)
 {
     alloc_blocks();
-    rss_full = rss_now();
+    rss_full = test_rss();
     free_blocks();
     expect_returned(now_ms(), 0, 8 * MiB / test_scale());
 }
@@ -199,7 +173,7 @@ static void case_remote(void)
     struct waiter w;
     waiter_start(&w, alloc_blocks);
     waiter_run(&w);   /* the owner allocated, and now blocks in read() */
-    rss_full = rss_now();
+    rss_full = test_rss();
     free_blocks();
     expect_returned(now_ms(), 0, 8 * MiB / test_scale());
     waiter_stop(&w);
@@ -217,7 +191,7 @@ static void case_exited(void)
     pthread_t t;
     CHECK(pthread_create(&t, NULL, alloc_and_exit, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
-    rss_full = rss_now();
+    rss_full = test_rss();
     free_blocks();
     expect_returned(now_ms(), 0, 8 * MiB / test_scale());
 }
@@ -232,10 +206,10 @@ static void case_fork(void)
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        rss_base = rss_now();
+        rss_base = test_rss();
         case_name = "fork (child)";
         alloc_blocks();
-        rss_full = rss_now();
+        rss_full = test_rss();
         free_blocks();
         expect_returned(now_ms(), 0, 8 * MiB / test_scale());
         fflush(stdout);
@@ -255,7 +229,7 @@ static void case_small(void)
         CHECK(blocks[i] != NULL);
         memset(blocks[i], (int)(i & 0xff), BLOCK);
     }
-    rss_full = rss_now();
+    rss_full = test_rss();
     struct mallinfo2 mi = mallinfo2();
     printf("thr_retention small: %zu KiB mapped\n", (mi.arena + mi.hblkhd) >> 10);
     CHECKF(mi.arena + mi.hblkhd < 8 * MiB, "%zu bytes mapped: not a small process", mi.arena + mi.hblkhd);
@@ -270,7 +244,7 @@ static void start_cache_threads(void)
     for (int i = 0; i < CACHE_THREADS; i++)
         waiter_start(&cache_waiters[i], fill_bulk_cache);
     sleep_ms(20);   /* their stacks are resident before the base is taken */
-    rss_base = rss_now();
+    rss_base = test_rss();
 }
 
 static void run_cache_threads(void)
@@ -289,7 +263,7 @@ static void case_cache(void)
 {
     start_cache_threads();
     run_cache_threads();
-    rss_full = rss_now();
+    rss_full = test_rss();
     expect_returned(now_ms(), 0, 4 * MiB);
     stop_cache_threads();
 }
@@ -311,21 +285,21 @@ static void case_trim(void)
     waiter_start(&w, alloc_blocks);
     waiter_run(&w);
     free_blocks();
-    rss_full = rss_now();
+    rss_full = test_rss();
     sleep_ms(purge_delay_ms() + 100);   /* no purger: nothing comes back by itself … */
-    size_t rss_idle = rss_now();
+    size_t rss_idle = test_rss();
     printf("thr_retention trim: RSS %zu KiB idle after the delay\n", rss_idle >> 10);
-#ifdef RSS_CHECK
+#ifdef TEST_RSS_CHECK
     CHECKF(rss_idle > rss_base + 8 * MiB, "RSS %zu KiB: returned without a purger or a trim", rss_idle >> 10);
 #endif
     pthread_t t;   /* … and malloc_trim on a thread that owns none of it returns all */
     long since = now_ms();
     CHECK(pthread_create(&t, NULL, trim_thread, NULL) == 0);
     CHECK(pthread_join(t, NULL) == 0);
-    size_t rss = rss_now();
+    size_t rss = test_rss();
     printf("thr_retention trim: RSS %zu KiB before, %zu KiB full, %zu KiB after the trim (%ld ms)\n",
            rss_base >> 10, rss_full >> 10, rss >> 10, now_ms() - since);
-#ifdef RSS_CHECK
+#ifdef TEST_RSS_CHECK
     CHECKF(rss <= rss_base + 2 * MiB, "RSS %zu KiB after malloc_trim, above %zu KiB + 2 MiB", rss >> 10,
            rss_base >> 10);
 #endif
@@ -356,7 +330,7 @@ int main(int argc, char **argv)
             if (strcmp(argv[1], cases[i].name) == 0) {
                 case_name = cases[i].name;
                 free(malloc(64));   /* this thread has a heap, as in any program */
-                rss_base = rss_now();
+                rss_base = test_rss();
                 cases[i].run();
                 return test_done();
             }
