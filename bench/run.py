@@ -1363,6 +1363,20 @@ def main():
             notes.append("%s skipped: %s not installed" % (w["name"], ", ".join(miss)))
             log("note: " + notes[-1])
             ws.remove(w)
+    def stale_program(path):
+        """A bench program that is missing or older than its source or a bench header."""
+        if not path.startswith(os.path.join(ROOT, cfg.build, "bench")):
+            return False
+        if not os.path.exists(path):
+            return True
+        src = os.path.join(ROOT, "bench", "src")
+        deps = [f for f in os.listdir(src) if f.endswith(".h") or f == os.path.basename(path) + ".c"]
+        return any(os.path.getmtime(os.path.join(src, f)) > os.path.getmtime(path) for f in deps)
+    stale = [w["cmd"][0] for w in ws if stale_program(w["cmd"][0])]
+    if stale:
+        log("missing or older than bench/src: %s; run make bench-progs (make bench does)" %
+            ", ".join(sorted(set(stale))))
+        return 2
     prepare_inputs(cfg, ws)
     # one unrecorded run of each real program: warms the page cache and
     # program images so that the first allocator measured is not penalised
