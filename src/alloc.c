@@ -51,6 +51,13 @@ static DA_NOINLINE void *malloc_large(size_t size) {
 }
 
 DA_API void *da_malloc(size_t size) {
+  if (likely(size <= DA_DIRECT_SMALL_MAX)) {
+    da_heap_t *heap = da_heap_tls;
+    da_page_t *page = heap->direct_small[(size + 15) >> 4];
+    da_block_t *b = page->free;
+    if (likely(b != NULL)) return da_pool_pop(heap, page, b);
+    return pool_malloc_slow(heap, da_block_index(size));
+  }
   if (likely(size <= DA_POOL_MAX)) {
     da_heap_t *heap = da_heap_tls;
     size_t bin = da_block_index(size);

@@ -72,10 +72,10 @@ static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool ze
   run->bin = 0;
   run->block_size = (uint32_t)(slices << DA_SLICE_SHIFT);
   run->magic = 0;
-  run->carved16 = 0;
+  run->shift = 0;
   DA_SET(run->capacity, (uint16_t)1);
   run->free = NULL;
-  da_used_set(run, 1);
+  da_used_init(run, 1);
   atomic_store_explicit(&run->xfree, DA_X_NOTIFY, memory_order_relaxed);
   atomic_store_explicit(&run->heap, heap, memory_order_release);
   DA_SET(run->flags, (uint8_t)(p != start ? DA_PAGE_HAS_ALIGNED : 0));

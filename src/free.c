@@ -3,14 +3,15 @@
  * Every pointer is checked before anything is written: its segment must be in
  * the segment map (else it is looked up among the huge blocks, and reported
  * when it is none of them), it must be the start of a block of a live run
- * (pool blocks: an exact multiple of the block size, found with one multiply
- * by the page's reciprocal), and a pool or bulk block must not carry the free
- * key (the double-free check).  A failed check aborts with one line naming the
- * function.
+ * (pool blocks: an exact multiple of the block size below the carved count,
+ * da_pool_index: one multiply and one rotate), and a pool or bulk block must
+ * not carry the free key (the double-free check).  A failed check aborts with
+ * one line naming the function.
  *
  * Fast path (owner thread, pool block): segment map test, the header at p's
  * 64 KiB boundary (no load to find it), the block-boundary check, the key
- * check, the link encoded, three stores and the used count.
+ * check, the link encoded, three stores and the used count, which reaches zero
+ * only on a page that is not its bin's allocation page (DA_USED_DIRECT).
  * Invariants: free never changes errno; a block on any free list carries
  * key = da_free_key ^ address and an encoded link (da_link_set).
  */
@@ -93,25 +94,14 @@ void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   if (used == 0) da_page_emptied(heap, page);
 }
 
-/* off (bytes from the start of a pool page) starts a carved block: one multiply
- * by the reciprocal finds the block index, a second checks the grid. */
-static inline bool pool_offset_ok(const da_page_t *page, size_t off) {
-  size_t idx = (off * page->magic) >> 32;
-  return idx * page->block_size == off && idx < DA_GET(page->capacity);
-}
-
-/* The free fast path's form of the same test, with no index: off is a multiple
- * of the block size d exactly when (off * magic) mod 2^32 < magic, for magic =
- * floor(2^32 / d) + 1 and off < 2^16 (the divisibility test of Lemire, Kaser
- * and Kurz; whitebox_classes checks it for every class and offset), and the
- * block is carved when off < carved16 * 16. */
-static inline bool pool_offset_ok_fast(const da_page_t *page, uint32_t off) {
-  return off * page->magic < page->magic && (off >> 4) < page->carved16;
+/* off (bytes from the start of a pool page, < 64 KiB) starts a carved block. */
+static inline bool pool_offset_ok(const da_page_t *page, uint32_t off) {
+  return da_pool_index(page, off) < DA_GET(page->capacity);
 }
 
 /* Where p must start for page to be its run: pool pages check the block grid. */
 static bool pool_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
-  return pool_offset_ok(page, (size_t)((const uint8_t *)p - da_page_start(seg, page)));
+  return pool_offset_ok(page, (uint32_t)((const uint8_t *)p - da_page_start(seg, page)));
 }
 
 static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const void *p) {
@@ -233,17 +223,18 @@ DA_API void da_free(void *p) {
                                    ((DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE - 1) << 10)));
   _Static_assert(DA_POOL_PAGE_SLICES * sizeof(da_page_t) == 1024, "a pool page's headers span 1 KiB");
   da_heap_t *heap = da_heap_tls;
-  if (likely(kind_and_flags(page) == DA_KIND_POOL && da_owner(page) == heap) && DA_DEBUG < 3) {
+  if (likely(DA_PEEK(uint16_t, page->kind_flags) == DA_KIND_POOL && DA_PEEK(da_heap_t *, page->heap) == heap) &&
+      DA_DEBUG < 3) {
     da_block_t *b = p;
     uintptr_t mark = heap->free_key ^ (uintptr_t)b;
-    if (unlikely(!pool_offset_ok_fast(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1))) || b->key == mark)) {
+    if (unlikely(!pool_offset_ok(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1))) || b->key == mark)) {
       free_generic(p, "free");   /* reports the misuse */
       return;
     }
     da_link_set(b, page->free, heap->link_key);
     b->key = mark;
     page->free = b;
-    if (unlikely(da_used_add(page, -1)) && heap->direct[page->bin] != page) page_retire(heap, page);
+    if (unlikely(da_used_add(page, -1))) page_retire(heap, page);   /* never the allocation page */
     return;
   }
   free_other(p, seg, heap);

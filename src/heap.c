@@ -20,7 +20,8 @@
 #define DA_HEAP_CHUNK ((size_t)64 << 10)
 
 __thread da_heap_t *da_heap_tls __attribute__((tls_model("initial-exec"))) = &da_heap_empty;
-da_heap_t da_heap_empty = { .direct = { [0 ... DA_BIN_COUNT - 1] = &da_page_empty } };
+da_heap_t da_heap_empty = { .direct = { [0 ... DA_BIN_COUNT - 1] = &da_page_empty },
+                             .direct_small = { [0 ... DA_DIRECT_SMALL_COUNT - 1] = &da_page_empty } };
 da_counters_t da_retired_stats;
 
 static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,6 +66,7 @@ da_heap_t *da_heap_get_slow(void) {
     heap->link_key = da_link_key;
     heap->free_key = da_free_key;
     for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
+    for (size_t i = 0; i < DA_DIRECT_SMALL_COUNT; i++) heap->direct_small[i] = &da_page_empty;
     heap->live = 1;
     heap->all_next = heaps_live;
     if (heaps_live) heaps_live->all_prev = heap;
@@ -127,9 +129,12 @@ void da_heap_maintain(da_heap_t *heap) {
 }
 
 /* ---- thread exit --------------------------------------------------------------------------- */
-static void heap_release_empty_pages(da_heap_t *heap) {
+/* Empty pages back to their segments; abandon: the thread leaves, so no page stays
+ * its bin's allocation page (the next owner's heap chooses its own). */
+static void heap_release_empty_pages(da_heap_t *heap, bool abandon) {
   da_span_lock(heap);
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
+    da_set_direct(heap, b, &da_page_empty);   /* before any page of the bin is freed */
     da_page_t *page = heap->bins[b].first;
     while (page) {
       da_page_t *next = page->next;
@@ -141,7 +146,7 @@ static void heap_release_empty_pages(da_heap_t *heap) {
       }
       page = next;
     }
-    heap->direct[b] = heap->bins[b].first ? heap->bins[b].first : &da_page_empty;
+    if (!abandon && heap->bins[b].first) da_set_direct(heap, b, heap->bins[b].first);
   }
   da_span_unlock(heap);
 }
@@ -149,7 +154,7 @@ static void heap_release_empty_pages(da_heap_t *heap) {
 static void heap_abandon(da_heap_t *heap) {
   da_heap_collect_delayed(heap);
   da_bulk_cache_flush(heap, true);
-  heap_release_empty_pages(heap);
+  heap_release_empty_pages(heap, true);
   da_segment_abandon_all(heap);   /* pages ownerless; no remote free reaches us after */
   /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
   da_block_t *block = delayed_take(heap);
@@ -233,7 +238,7 @@ bool da_heap_trim(void) {
     while (da_segment_try_adopt(heap)) {
     }
     da_bulk_cache_flush(heap, true);
-    heap_release_empty_pages(heap);
+    heap_release_empty_pages(heap, false);
     da_segment_purge(heap, true);
   }
   da_heap_foreach_live(trim_other, heap);
@@ -316,11 +321,16 @@ bool da_heap_is_valid(const da_heap_t *heap) {
     DA_CHECK(heap->direct[b] == (first ? first : &da_page_empty));
     for (const da_page_t *p = first; p; p = p->next) {
       DA_CHECK(p->bin == b && !(p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap);
+      bool marked = (atomic_load_explicit(&p->used, memory_order_relaxed) & DA_USED_DIRECT) != 0;
+      DA_CHECK(marked == (p == first));   /* only the allocation page carries the bit */
       DA_CHECK(da_page_is_valid(p));
     }
   }
+  for (size_t i = 0; i < DA_DIRECT_SMALL_COUNT; i++)
+    DA_CHECK(heap->direct_small[i] == heap->direct[da_block_index(i * 16)]);
   for (const da_page_t *p = heap->full.first; p; p = p->next)
-    DA_CHECK((p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap);
+    DA_CHECK((p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap &&
+             !(atomic_load_explicit(&p->used, memory_order_relaxed) & DA_USED_DIRECT));
   /* the purger may be purging or releasing this heap's free runs: hold it off */
   da_span_lock((da_heap_t *)heap);
   bool ok = true;

@@ -346,7 +346,7 @@ static void desc_describe(da_huge_t *h) {
   memset(&h->page, 0, sizeof h->page);
   DA_SET(h->page.kind, (uint8_t)DA_KIND_HUGE);
   h->page.block_size = h->map_size > UINT32_MAX ? UINT32_MAX : (uint32_t)h->map_size;
-  da_used_set(&h->page, 1);
+  da_used_init(&h->page, 1);
 }
 
 static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {

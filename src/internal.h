@@ -108,6 +108,16 @@ void  da_sbrk_release(void *p, size_t size);
 void  da_sbrk_lock(bool lock);
 void  da_sbrk_fork_child(void);
 
+/* The free fast path's reads of what it may not own (the segment map, a header's
+ * kind, flags and owner): a plain load, which the compiler folds into the compare;
+ * a stale value only sends the free to the checked path.  TSan builds keep the
+ * relaxed atomic load. */
+#if DA_TSAN
+#define DA_PEEK(type, field) __atomic_load_n((type *)&(field), __ATOMIC_RELAXED)
+#else
+#define DA_PEEK(type, field) (*(const type *)&(field))
+#endif
+
 /* ---- segmap.c: which 4 MiB frames belong to dynalloc ------------------------------- */
 #define DA_SEGMAP_BITS   47
 #define DA_SEGMAP_FRAMES ((size_t)1 << (DA_SEGMAP_BITS - DA_SEGMENT_SHIFT))
@@ -117,7 +127,7 @@ void da_segmap_set(const da_segment_t *seg, bool present);
 static inline bool da_segmap_contains(uintptr_t seg) {
   uintptr_t frame = seg >> DA_SEGMENT_SHIFT;
   if (unlikely(frame >= DA_SEGMAP_FRAMES)) return false;
-  return atomic_load_explicit(&da_segmap[frame], memory_order_relaxed) != 0;
+  return DA_PEEK(uint8_t, da_segmap[frame]) != 0;
 }
 
 /* ---- size classes -------------------------------------------------------------------- */
@@ -194,13 +204,42 @@ static inline da_page_t *da_page_of(const void *p) {
 #define DA_SET(field, value) __atomic_store_n(&(field), (value), __ATOMIC_RELAXED)
 #define DA_GET(field)        __atomic_load_n(&(field), __ATOMIC_RELAXED)
 
+/* ---- pool block grid -------------------------------------------------------------------- */
+/* A pool page's block size d = 2^shift * m with m odd, and magic = m^-1 mod 2^32.  For
+ * an offset off < 2^16 from the page's start, ror32(off * magic, shift) is off / d
+ * when d divides off and at least 2^32 / d (> 65535 blocks) when it does not
+ * (Granlund and Montgomery's exact-division test), so one compare with the carved
+ * block count checks "start of a carved block" (whitebox_classes checks every class
+ * and offset). */
+static inline uint32_t da_pool_index(const da_page_t *page, uint32_t off) {
+  uint32_t x = off * page->magic;
+  unsigned s = page->shift;
+  return (x >> s) | (x << ((32 - s) & 31));
+}
+static inline uint32_t da_pool_magic(uint32_t d, unsigned *shift) {
+  *shift = (unsigned)__builtin_ctz(d);
+  uint32_t m = d >> *shift, x = m;   /* x = m^-1 mod 2^3; each step doubles the bits */
+  for (int i = 0; i < 4; i++) x *= 2 - m * x;
+  return x;
+}
+
 /* ---- page header field access ----------------------------------------------------------- */
 /* used is written only by the owner; relaxed atomics (plain moves on x86) let the
- * statistics walk read it from another thread without a data race. */
+ * statistics walk read it from another thread without a data race.  The bin's
+ * allocation page (heap->direct[bin]) carries DA_USED_DIRECT on top of its count,
+ * so that the free fast path's decrement reaches zero only on a page it may retire
+ * (da_set_direct moves the bit; da_used and da_used_set see the count alone). */
+#define DA_USED_DIRECT (1u << 24)
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN < DA_USED_DIRECT, "the count stays below the bit");
 static inline uint32_t da_used(const da_page_t *page) {
-  return atomic_load_explicit(&page->used, memory_order_relaxed);
+  return atomic_load_explicit(&page->used, memory_order_relaxed) & (DA_USED_DIRECT - 1);
 }
 static inline void da_used_set(da_page_t *page, uint32_t used) {
+  uint32_t mark = atomic_load_explicit(&page->used, memory_order_relaxed) & DA_USED_DIRECT;
+  atomic_store_explicit(&page->used, mark | used, memory_order_relaxed);
+}
+/* A header that becomes a page or a run: the count, and no allocation-page bit. */
+static inline void da_used_init(da_page_t *page, uint32_t used) {
   atomic_store_explicit(&page->used, used, memory_order_relaxed);
 }
 /* The owner's used += delta, as one instruction: the field is only ever written
@@ -212,8 +251,8 @@ static inline bool da_used_add(da_page_t *page, int32_t delta) {
   __asm__("addl %2, %0" : "+m"(*(uint32_t *)&page->used), "=@ccz"(zero) : "ri"(delta));
   return zero;
 #else
-  uint32_t used = da_used(page) + (uint32_t)delta;
-  da_used_set(page, used);
+  uint32_t used = atomic_load_explicit(&page->used, memory_order_relaxed) + (uint32_t)delta;
+  da_used_init(page, used);   /* the whole word, DA_USED_DIRECT included */
   return used == 0;
 #endif
 }
@@ -256,6 +295,7 @@ void  da_queue_remove(da_queue_t *q, da_page_t *page);
 void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
 void  da_page_collect(da_page_t *page);
 void  da_page_retire(da_heap_t *heap, da_page_t *page);
+void  da_set_direct(da_heap_t *heap, size_t bin, da_page_t *page);
 /* A pool page's last block came back: it is retired unless it is its bin's
  * allocation page, which stays (a loop that allocates and frees one block would
  * otherwise make and retire a page each time).  Inline: no call in that loop. */

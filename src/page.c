@@ -51,9 +51,25 @@ void da_queue_remove(da_queue_t *q, da_page_t *page) {
   page->next = page->prev = NULL;
 }
 
+/* The allocation page of bin becomes page (or the empty sentinel); the old one, if
+ * still a page, loses the DA_USED_DIRECT bit and the new one gets it. */
+void da_set_direct(da_heap_t *heap, size_t bin, da_page_t *page) {
+  da_page_t *old = heap->direct[bin];
+  if (old == page) return;
+  if (old != &da_page_empty)
+    atomic_store_explicit(&old->used, da_used(old), memory_order_relaxed);
+  if (page != &da_page_empty)
+    atomic_store_explicit(&page->used, da_used(page) | DA_USED_DIRECT, memory_order_relaxed);
+  heap->direct[bin] = page;
+  size_t size = da_bin_size(bin);
+  if (size > DA_DIRECT_SMALL_MAX) return;
+  size_t first = bin <= 8 ? bin : da_bin_size(bin - 1) / 16 + 1, last = bin <= 8 ? bin : size / 16;
+  for (size_t i = first; i <= last; i++) heap->direct_small[i] = page;   /* bins 0 and 1: both 16 B */
+}
+
 static void sync_direct(da_heap_t *heap, size_t bin) {
   da_page_t *first = heap->bins[bin].first;
-  heap->direct[bin] = first ? first : &da_page_empty;
+  da_set_direct(heap, bin, first ? first : &da_page_empty);
 }
 
 /* ---- the xfree word ---------------------------------------------------------------------- */
@@ -185,7 +201,6 @@ static void page_extend(da_page_t *page) {
   }
   page->free = next;
   DA_SET(page->capacity, (uint16_t)(page->capacity + n));
-  page->carved16 = (uint16_t)((page->capacity * bsize) >> 4);
 }
 
 static da_page_t *page_new(da_heap_t *heap, size_t bin) {
@@ -196,11 +211,12 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   page->bin = (uint8_t)bin;
   DA_SET(page->flags, (uint8_t)0);
   page->block_size = (uint32_t)bsize;
-  page->magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
+  unsigned shift;
+  page->magic = da_pool_magic((uint32_t)bsize, &shift);
+  page->shift = (uint16_t)shift;
   DA_SET(page->capacity, (uint16_t)0);
-  page->carved16 = 0;
   page->free = NULL;
-  da_used_set(page, 0);
+  da_used_init(page, 0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   atomic_store_explicit(&page->heap, heap, memory_order_release);
   heap->stats.pages_made++;
@@ -282,7 +298,7 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
 
 bool da_page_is_valid(const da_page_t *page) {
   DA_CHECK(page->kind == DA_KIND_POOL && page->block_size == da_bin_size(page->bin));
-  DA_CHECK(page->capacity <= page_reserved(page) && page->carved16 == (page->capacity * page->block_size) >> 4);
+  DA_CHECK(page->capacity <= page_reserved(page));
   DA_CHECK(page->slice_count == page_slices(page->block_size) &&   /* da_free finds it by arithmetic */
            da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
   size_t free_count = 0;

@@ -48,7 +48,7 @@ static bool page_take_back(da_heap_t *heap, da_page_t *page, uint32_t extra) {
 static void bulk_take_back(da_heap_t *heap, da_page_t *run) {
   DA_SET(run->flags, (uint8_t)0);
   atomic_store_explicit(&run->xfree, 0, memory_order_relaxed);
-  da_used_set(run, 0);
+  da_used_init(run, 0);
   heap->stats.bulk_reclaimed++;
   da_segment_run_free_locked(heap, run);
 }

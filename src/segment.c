@@ -79,7 +79,7 @@ static da_page_t *free_run_init(da_heap_t *heap, da_segment_t *seg, size_t idx, 
   run->dirty = dirty;
   run->magic = freed_at;
   run->block_size = 0;
-  da_used_set(run, 0);
+  da_used_init(run, 0);
   atomic_store_explicit(&run->heap, heap, memory_order_relaxed);
   if (count > 1) {
     da_page_t *last = &seg->pages[idx + count - 1];

@@ -99,7 +99,7 @@
 #define DA_BULK_CACHE_DEPTH  2                        /* … up to 2 of each length per heap */
 
 _Static_assert(DA_SLICES == 1024, "slice_offset and slice_count are 16-bit");
-_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity and carved16 are 16-bit");
+_Static_assert(DA_POOL_PAGE_SIZE / DA_ALIGN <= 65535, "capacity is 16-bit");
 _Static_assert(DA_BULK_CLASS_MAX * 2 <= DA_POOL_PAGE_SIZE, "a bulk class page holds two blocks or more");
 _Static_assert(DA_BULK_CLASS_MAX < ((size_t)1 << 16),
                "the free fast path's divisibility test holds for 16-bit offsets and classes below 2^16");
@@ -152,10 +152,10 @@ typedef struct da_page_s {
   struct da_page_s    *next;        /* queue links: bin queue, full queue or span queue */
   struct da_page_s    *prev;
   uint32_t             block_size;  /* pool: class size; bulk/huge: usable bytes (≤ 4 GiB) */
-  uint32_t             magic;       /* pool: floor(2^32 / block_size) + 1; free run: time freed (ms) */
+  uint32_t             magic;       /* pool: inverse of block_size's odd part mod 2^32; free run: time freed (ms) */
   _Atomic(uint32_t)    used;        /* blocks handed out, counting those in xfree */
   uint16_t             capacity;    /* blocks carved so far */
-  uint16_t             carved16;    /* pool: capacity * block_size / 16, the carved bytes' end */
+  uint16_t             shift;       /* pool: trailing zero bits of block_size (da_pool_index) */
   uint16_t             slice_count; /* slices in the run (head only) */
   uint16_t             slice_offset;/* entries back to the head (0 at the head) */
   union {
@@ -222,9 +222,14 @@ typedef struct da_counters_s {      /* statistics a heap keeps without atomics (
   uint64_t pages_reclaimed, bulk_reclaimed;   /* taken back by another thread (reclaim.c) */
 } da_counters_t;
 
+/* malloc up to 1 KiB finds its allocation page with no class computation. */
+#define DA_DIRECT_SMALL_MAX   1024
+#define DA_DIRECT_SMALL_COUNT (DA_DIRECT_SMALL_MAX / 16 + 1)
+
 typedef struct da_heap_s {
   uintptr_t        link_key;             /* da_link_key and da_free_key, copied here so that */
   uintptr_t        free_key;             /* the fast paths find them beside direct[] */
+  da_page_t       *direct_small[DA_DIRECT_SMALL_COUNT]; /* direct[] by (size + 15) / 16, to 1 KiB */
   da_page_t       *direct[DA_BIN_COUNT]; /* allocation page per bin; never NULL */
   da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */
   da_queue_t       full;                 /* full pool pages and bulk runs */

@@ -53,11 +53,15 @@ static void test_aligned_classes(void) {
 static void test_division(void) {
   for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {
     size_t bsize = da_bin_size(bin);
-    uint32_t magic = (uint32_t)(((uint64_t)1 << 32) / bsize + 1);
+    da_page_t page = {0};
+    unsigned shift;
+    page.magic = da_pool_magic((uint32_t)bsize, &shift);
+    page.shift = (uint16_t)shift;
+    CHECK((uint32_t)((bsize >> shift) * page.magic) == 1 && (bsize >> shift) % 2 == 1);
     for (size_t off = 0; off < DA_POOL_PAGE_SIZE; off++) {
-      CHECK(((off * magic) >> 32) == off / bsize);
-      /* the free fast path's divisibility test, without the index */
-      CHECK(((uint32_t)off * (uint32_t)magic < (uint32_t)magic) == (off % bsize == 0));
+      uint32_t idx = da_pool_index(&page, (uint32_t)off);
+      if (off % bsize == 0) CHECK(idx == off / bsize);
+      else CHECK(idx > DA_POOL_PAGE_SIZE / DA_ALIGN);   /* never below any carved count */
     }
   }
 }
