@@ -26,7 +26,8 @@ static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
   return p;
 }
 
-static DA_NOINLINE void *pool_malloc_slow(da_heap_t *heap, size_t bin) {
+/* The allocation page of bin has no free block (da_pool_pop_slow). */
+DA_NOINLINE void *da_pool_refill(da_heap_t *heap, size_t bin) {
   da_busy_enter();
   void *p = da_page_malloc_slow(heap, bin);
   da_busy_leave();
@@ -40,9 +41,7 @@ static DA_NOINLINE void *malloc_large(size_t size) {
   if (likely(size <= DA_BULK_CLASS_MAX)) {
     size_t bin = da_bulk_class_index(size);
     da_page_t *page = heap->direct[bin];
-    da_block_t *b = page->free;
-    if (likely(b != NULL)) return da_pool_pop(heap, page, b);
-    return pool_malloc_slow(heap, bin);
+    return da_pool_pop(heap, page, page->free, size);
   }
   da_busy_enter();
   void *p = da_bulk_cache_malloc(heap, size);
@@ -54,17 +53,13 @@ DA_API void *da_malloc(size_t size) {
   if (likely(size <= DA_DIRECT_SMALL_MAX)) {
     da_heap_t *heap = da_heap_tls;
     da_page_t *page = heap->direct_small[(size + 15) >> 4];
-    da_block_t *b = page->free;
-    if (likely(b != NULL)) return da_pool_pop(heap, page, b);
-    return pool_malloc_slow(heap, da_block_index(size));
+    return da_pool_pop(heap, page, page->free, size);
   }
   if (likely(size <= DA_POOL_MAX)) {
     da_heap_t *heap = da_heap_tls;
     size_t bin = da_block_index(size);
     da_page_t *page = heap->direct[bin];
-    da_block_t *b = page->free;
-    if (likely(b != NULL)) return da_pool_pop(heap, page, b);
-    return pool_malloc_slow(heap, bin);
+    return da_pool_pop(heap, page, page->free, size);
   }
   return malloc_large(size);
 }

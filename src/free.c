@@ -27,17 +27,23 @@ void da_corrupt_list(const void *block) {
   da_fatal("malloc(): corrupted free list in page %p (block %p)", start, block);
 }
 
-/* The link of b did not land in b's pool page: the end of the list (next ==
- * NULL, so t == b), or corruption. */
+const da_block_t da_list_end = { .next = (da_block_t *)1 };
+
+/* The link of b did not land in b's pool page: the end of the list (next is
+ * NULL or DA_LIST_END), or corruption. */
 da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
-  if (t == (uintptr_t)b) return NULL;
+  uintptr_t next = t ^ (uintptr_t)b;
+  if (next == 0 || next == (uintptr_t)DA_LIST_END) return (da_block_t *)next;
   da_corrupt_list(b);
 }
 
-/* da_pool_pop's other cases: b is the last block of the list, or a check failed. */
-da_block_t *da_pool_pop_slow(da_page_t *page, da_block_t *b) {
+/* da_pool_pop's other cases: the list is empty (b is the sentinel: a new page,
+ * or more blocks, from da_pool_refill), b is its last block, or a check failed. */
+da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
+  if (b == DA_LIST_END) return da_pool_refill(heap, da_size_class(size));
   if (b->key != da_free_mark(b)) da_corrupt_list(b);
-  page->free = da_link_next(b, da_link_key);
+  da_block_t *next = da_link_next(b, da_link_key);
+  page->free = next != NULL ? next : DA_LIST_END;
   da_used_add(page, 1);
   b->key = 0;
   return b;

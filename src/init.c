@@ -38,7 +38,7 @@ void da_process_init(void) {
   da_options_init();
   da_report_init();
   da_free_key = random_word(0);
-  da_link_key = random_word(1);
+  da_link_key = random_word(1) & ~(uintptr_t)(DA_ALIGN - 1);   /* links leak these bits anyway; DA_LIST_END */
   da_heap_key_init();
   atomic_store_explicit(&da_initialized, 2, memory_order_release);
   pthread_atfork(fork_prepare, fork_parent, fork_child);

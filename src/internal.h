@@ -293,6 +293,7 @@ void  da_queue_push_front(da_queue_t *q, da_page_t *page);
 void  da_queue_push_back(da_queue_t *q, da_page_t *page);
 void  da_queue_remove(da_queue_t *q, da_page_t *page);
 void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
+void *da_pool_refill(da_heap_t *heap, size_t bin);            /* alloc.c: da_page_malloc_slow, marked busy */
 void  da_page_collect(da_page_t *page);
 void  da_page_retire(da_heap_t *heap, da_page_t *page);
 void  da_set_direct(da_heap_t *heap, size_t bin, da_page_t *page);
@@ -441,14 +442,24 @@ extern uintptr_t da_free_key, da_link_key;
 static inline uintptr_t da_free_mark(const void *block) { return da_free_key ^ (uintptr_t)block; }
 
 /* ---- free-list links (types.h, "Free lists") ------------------------------------------------------ */
-/* b's link to next (NULL: the end), encoded with the secret and b's address. */
+/* The end of a pool page's free list: page->free is never NULL.  The sentinel is
+ * a read-only block whose link word is 1, and the link secret's low 4 bits are
+ * 0, so its link never decodes: malloc's one link check sends it to
+ * da_pool_pop_slow with no NULL test.  A page's list may also end in NULL where
+ * a list of remote frees was appended (those lists end in NULL), so walkers stop
+ * at either (da_list_more). */
+extern const da_block_t da_list_end;
+#define DA_LIST_END ((da_block_t *)&da_list_end)
+static inline bool da_list_more(const da_block_t *b) { return b != NULL && b != DA_LIST_END; }
+/* b's link to next (NULL or DA_LIST_END: the end), encoded with the secret and b's address. */
 static inline void da_link_set(da_block_t *b, const da_block_t *next, uintptr_t link_key) {
   b->next = (da_block_t *)((uintptr_t)next ^ (uintptr_t)b ^ link_key);
 }
 DA_NORETURN DA_COLD void da_corrupt_list(const void *block);   /* free.c: the one-line report */
 da_block_t *da_link_end(const da_block_t *b, uintptr_t t);      /* free.c: the end, or the report */
 /* The block after b in a pool page's list (free list or remote list): it must
- * lie in b's 64 KiB pool page on a 16-byte boundary, or the list ends there.
+ * lie in b's 64 KiB pool page on a 16-byte boundary, or the list ends there
+ * (NULL or DA_LIST_END returned).
  * t = next ^ b, so one test of t checks both. */
 static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) {
   uintptr_t t = (uintptr_t)b->next ^ link_key;
@@ -459,11 +470,11 @@ static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) 
  * and checked, and b must carry the free key (so it is a free block start of
  * this page).  The end of the list and every failed check go to
  * da_pool_pop_slow, as a tail call, so the common case needs no stack frame. */
-da_block_t *da_pool_pop_slow(da_page_t *page, da_block_t *b);   /* free.c */
-static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block_t *b) {
+da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size);   /* free.c */
+static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
   uintptr_t t = (uintptr_t)b->next ^ heap->link_key;   /* next ^ b */
   if (unlikely((t & ~(uintptr_t)(DA_POOL_PAGE_SIZE - DA_ALIGN)) != 0 || b->key != (heap->free_key ^ (uintptr_t)b)))
-    return da_pool_pop_slow(page, b);
+    return da_pool_pop_slow(heap, page, b, size);
   page->free = (da_block_t *)(t ^ (uintptr_t)b);
   da_used_add(page, 1);
   b->key = 0;

@@ -24,7 +24,7 @@
 #include <errno.h>
 #include <sched.h>
 
-da_page_t da_page_empty;   /* free == NULL: the fast path falls into the slow path */
+da_page_t da_page_empty = { .free = DA_LIST_END };   /* the fast path falls into the slow path */
 
 /* ---- queues --------------------------------------------------------------------------- */
 void da_queue_push_front(da_queue_t *q, da_page_t *page) {
@@ -115,13 +115,13 @@ void da_page_collect(da_page_t *page) {
   for (const da_block_t *b = list; b != NULL; b = da_link_next(b, da_link_key)) walked++;
   da_assert(walked == n);
 #endif
-  if (page->free != NULL) {
+  if (page->free != DA_LIST_END) {
     /* the list's tail is its n-th block: a walk of exactly n - 1 checked links,
      * so a corrupted list can neither end early unnoticed nor loop */
     da_block_t *tail = list;
     for (uint32_t i = 1; i < n; i++) {
       da_block_t *next = da_link_next(tail, da_link_key);
-      if (next == NULL) da_corrupt_list(tail);
+      if (!da_list_more(next)) da_corrupt_list(tail);
       tail = next;
     }
     da_link_set(tail, page->free, da_link_key);
@@ -215,7 +215,7 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   page->magic = da_pool_magic((uint32_t)bsize, &shift);
   page->shift = (uint16_t)shift;
   DA_SET(page->capacity, (uint16_t)0);
-  page->free = NULL;
+  page->free = DA_LIST_END;
   da_used_init(page, 0);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
   atomic_store_explicit(&page->heap, heap, memory_order_release);
@@ -235,8 +235,8 @@ static da_page_t *page_find(da_heap_t *heap, size_t bin) {
   da_page_t *page = q->first;
   while (page) {
     da_page_t *next = page->next;
-    if (page->free == NULL) da_page_collect(page);
-    if (page->free) break;
+    if (page->free == DA_LIST_END) da_page_collect(page);
+    if (page->free != DA_LIST_END) break;
     if (page->capacity < page_reserved(page)) { page_extend(page); break; }
     if (!page_make_full(heap, page)) break;
     page = next;
@@ -259,10 +259,10 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   da_span_lock(heap);   /* queues change: a reclaimer must not walk them meanwhile */
   if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
   da_page_t *page = heap->direct[bin];
-  if (page->free == NULL) page = page_find(heap, bin);
+  if (page->free == DA_LIST_END) page = page_find(heap, bin);
   da_span_unlock(heap);
   if (page == NULL) { errno = ENOMEM; return NULL; }
-  da_block_t *b = da_pool_pop(heap, page, page->free);
+  da_block_t *b = da_pool_pop(heap, page, page->free, da_bin_size(bin));
   da_purger_check();
 #if DA_DEBUG >= 3
   if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);
@@ -292,7 +292,7 @@ void da_page_adopt(da_heap_t *heap, da_page_t *page) {
     return;
   }
   da_queue_push_back(&heap->bins[page->bin], page);
-  if (page->free == NULL && page->capacity == page_reserved(page)) page_make_full(heap, page);
+  if (page->free == DA_LIST_END && page->capacity == page_reserved(page)) page_make_full(heap, page);
   sync_direct(heap, page->bin);
 }
 
@@ -303,7 +303,8 @@ bool da_page_is_valid(const da_page_t *page) {
            da_segment_index(da_segment_of_page(page), page) % DA_POOL_PAGE_SLICES == 0);
   size_t free_count = 0;
   const uint8_t *start = da_page_start(da_segment_of_page(page), page);
-  for (const da_block_t *b = page->free; b; b = da_link_next(b, da_link_key)) {
+  DA_CHECK(page->free != NULL);
+  for (const da_block_t *b = page->free; da_list_more(b); b = da_link_next(b, da_link_key)) {
     size_t off = (size_t)((const uint8_t *)b - start);
     DA_CHECK(off % page->block_size == 0 && off / page->block_size < page->capacity);
     DA_CHECK(b->key == da_free_mark(b));

@@ -37,7 +37,7 @@ static bool page_take_back(da_heap_t *heap, da_page_t *page, uint32_t extra) {
   if (extra) da_delayed_count(page, -1);   /* its delayed block leaves the list with it */
   da_queue_remove((page->flags & DA_PAGE_IN_FULL) ? &heap->full : &heap->bins[page->bin], page);
   DA_SET(page->flags, (uint8_t)0);
-  page->free = NULL;
+  page->free = DA_LIST_END;
   da_used_set(page, 0);
   heap->stats.pages_reclaimed++;
   da_segment_run_free_locked(heap, page);
