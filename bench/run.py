@@ -1372,7 +1372,7 @@ def main():
         src = os.path.join(ROOT, "bench", "src")
         deps = [f for f in os.listdir(src) if f.endswith(".h") or f == os.path.basename(path) + ".c"]
         return any(os.path.getmtime(os.path.join(src, f)) > os.path.getmtime(path) for f in deps)
-    stale = [w["cmd"][0] for w in ws if stale_program(w["cmd"][0])]
+    stale = [w["cmd"][0] for w in ws if w["cmd"] and stale_program(w["cmd"][0])]
     if stale:
         log("missing or older than bench/src: %s; run make bench-progs (make bench does)" %
             ", ".join(sorted(set(stale))))
