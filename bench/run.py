@@ -44,6 +44,8 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 TMP = os.path.join(RESULTS, "tmp")
 PEERS = ["glibc", "jemalloc", "mimalloc", "tcmalloc", "mimalloc3", "snmalloc", "rpmalloc"]   # the last three: ../shared/peers when present
 ORDER = ["dynalloc"] + PEERS
+# environment an added allocator runs with: --peer NAME=PATH?VAR=VALUE&VAR2=VALUE2
+ALLOC_ENV = {}
 CG_BEGIN = "<!-- callgrind:begin -->"
 CG_END = "<!-- callgrind:end -->"
 
@@ -81,8 +83,11 @@ def discover_allocators(build, wanted, given=()):
         if k in PEERS and v:
             found[k] = os.path.abspath(v)
         elif k and v and k not in ("dynalloc", "glibc"):
-            # another build to compare (e.g. dynalloc-before=/tmp/old/libdynalloc.so):
+            # another build to compare (e.g. dynalloc-before=/tmp/old/libdynalloc.so),
+            # or a mode (dynalloc-harden=build/libdynalloc.so?DYNALLOC_HARDEN=1):
             # measured and shown, never counted as a peer
+            v, _, query = v.partition("?")
+            ALLOC_ENV[k] = dict(kv.partition("=")[::2] for kv in query.split("&") if kv)
             found[k] = os.path.abspath(v)
             if k not in ORDER:
                 ORDER.insert(1, k)
@@ -633,6 +638,7 @@ def run_one(w, alloc, so, cfg, shim):
         preload = shim
     if preload:
         env["LD_PRELOAD"] = preload
+    env.update(ALLOC_ENV.get(alloc, {}))
     env.update(w.get("env", {}))
     tag = "%s.%s" % (w["name"], alloc)
     if w.get("runner") == "redis":

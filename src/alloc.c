@@ -18,7 +18,7 @@
 
 /* Every path but the pool fast path is marked busy (lock.c): a fork from a
  * signal handler that interrupted it gives the child a fresh heap. */
-static DA_NOINLINE void *alloc_large(size_t size, size_t align, bool zero) {
+DA_NOINLINE void *da_alloc_large(size_t size, size_t align, bool zero) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   da_busy_enter();
   void *p = da_bulk_alloc(da_heap_tls, size, align, zero);
@@ -46,7 +46,7 @@ static DA_NOINLINE void *malloc_large(size_t size) {
   da_busy_enter();
   void *p = da_bulk_cache_malloc(heap, size);
   da_busy_leave();
-  return likely(p != NULL) ? p : alloc_large(size, DA_ALIGN, false);
+  return likely(p != NULL) ? p : da_alloc_large(size, DA_ALIGN, false);
 }
 
 DA_API void *da_malloc(size_t size) {
@@ -74,9 +74,17 @@ DA_API extern __typeof(da_malloc) __libc_malloc __attribute__((alias("da_malloc"
  * aligned enough (da_aligned_class); the rest take runs of whole pages. */
 void *da_alloc_aligned(size_t size, size_t align) {
   if (align <= DA_ALIGN) return da_malloc(size);
+  if (da_heap_tls == &da_heap_empty) da_process_init();   /* the options decide the mode */
+  if (da_options.harden) {
+    if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    da_busy_enter();
+    void *p = da_harden_malloc(da_heap_tls, size, align);
+    da_busy_leave();
+    return p;
+  }
   size_t bin = da_aligned_class(size, align);
   if (bin < DA_BIN_COUNT) return da_malloc(da_bin_size(bin));
-  return alloc_large(size, align, false);
+  return da_alloc_large(size, align, false);
 }
 
 void *da_alloc_zeroed(size_t size) {
@@ -85,7 +93,7 @@ void *da_alloc_zeroed(size_t size) {
     if (p != NULL) memset(p, 0, size);
     return p;
   }
-  return alloc_large(size, DA_ALIGN, true);
+  return da_alloc_large(size, DA_ALIGN, true);
 }
 
 /* realloc: keep the block when the new size fits and wastes less than half of
@@ -94,7 +102,11 @@ static void *realloc_marked(void *p, size_t size) {
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  if (size <= usable && size >= usable / 2) return p;
+  if (da_page_hardened(page)) {   /* usable is the request: the block is kept while it fits */
+    if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
+  } else if (size <= usable && size >= usable / 2) {
+    return p;
+  }
   if (page->kind == DA_KIND_HUGE) {
     void *q = da_huge_realloc(page, p, size);
     if (q != NULL) return q;

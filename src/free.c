@@ -40,7 +40,20 @@ da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
 /* da_pool_pop's other cases: the list is empty (b is the sentinel: a new page,
  * or more blocks, from da_pool_refill), b is its last block, or a check failed. */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
-  if (b == DA_LIST_END) return da_pool_refill(heap, da_size_class(size));
+  if (unlikely(da_options.harden)) return da_harden_malloc(heap, size, DA_ALIGN);   /* key never matches */
+  if (b == DA_LIST_END) {
+    if (heap == &da_heap_empty) {   /* the process's first malloc: the options decide the mode */
+      da_process_init();
+      if (da_options.harden) return da_harden_malloc(heap, size, DA_ALIGN);
+    }
+    return da_pool_refill(heap, da_size_class(size));
+  }
+  return da_pool_take(page, b);
+}
+
+/* Take b, the first block of page's free list (not the end), checked as
+ * da_pool_pop checks it, with the process's keys. */
+da_block_t *da_pool_take(da_page_t *page, da_block_t *b) {
   if (b->key != da_free_mark(b)) da_corrupt_list(b);
   da_block_t *next = da_link_next(b, da_link_key);
   page->free = next != NULL ? next : DA_LIST_END;
@@ -119,7 +132,7 @@ static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const 
 
 /* Validate p for func; returns its header or aborts.  A pointer into a free run
  * at a page boundary (where bulk blocks start) is reported as freed. */
-static da_page_t *checked_page(const void *p, const char *func, const char *freed_word) {
+da_page_t *da_checked_page(const void *p, const char *func, const char *freed_word) {
   da_page_t *page = da_page_of(p);
   if (page == NULL) {   /* not in a segment: a huge block, or not dynalloc's */
     da_huge_t *h = da_huge_find(p);
@@ -153,10 +166,11 @@ static da_page_t *checked_page(const void *p, const char *func, const char *free
 }
 
 static void free_checked(void *p, const char *func) {
-  da_page_t *page = checked_page(p, func, "double free");
+  da_page_t *page = da_checked_page(p, func, "double free");
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
+  if (da_page_hardened(page)) { da_harden_free(heap, page, p, func); return; }
   /* An ownerless page (its thread exited) takes the block on its remote list, as
    * any other thread's page would: a thread that adopts the segment to allocate
    * collects it, or else the purger does. */
@@ -252,7 +266,8 @@ DA_API extern __typeof(da_free) __libc_free __attribute__((alias("da_free")));
 
 /* p's header, checked as free checks it, in *page; returns its usable size. */
 size_t da_usable_page(const void *p, const char *func, da_page_t **page) {
-  *page = checked_page(p, func, "freed pointer");
+  *page = da_checked_page(p, func, "freed pointer");
+  if (da_page_hardened(*page)) return da_harden_size(*page, p, func);   /* the request */
   if ((*page)->kind == DA_KIND_POOL) return (*page)->block_size;
   return da_bulk_usable(*page, p);
 }
@@ -268,10 +283,12 @@ size_t da_usable_size(const void *p, const char *func) {
  * to that size that kept the block (it keeps it down to half its usable size). */
 void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   if (p == NULL) return;
-  da_page_t *page = checked_page(p, func, "double free");
+  da_page_t *page = da_checked_page(p, func, "double free");
   size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
   bool ok = size <= usable;
-  if (ok && size < usable / 2) {
+  if (da_page_hardened(page)) {
+    ok = size == da_harden_size(page, p, func);   /* the request is known exactly */
+  } else if (ok && size < usable / 2) {
     if (page->kind == DA_KIND_POOL) {
       ok = (align > DA_ALIGN ? da_aligned_class(size, align) : da_size_class(size)) == page->bin;
     } else {

@@ -62,9 +62,12 @@ da_heap_t *da_heap_get_slow(void) {
   da_lock(&heaps_lock);
   heap = heap_struct_alloc();
   if (heap != NULL) {
+    void **quarantine = heap->quarantine;   /* a reused heap keeps its (empty) quarantine */
     memset(heap, 0, sizeof *heap);
+    heap->quarantine = quarantine;
     heap->link_key = da_link_key;
-    heap->free_key = da_free_key;
+    /* hardened mode: no free block carries this key, so every pop goes to harden.c */
+    heap->free_key = da_options.harden ? da_free_key ^ 1 : da_free_key;
     for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
     for (size_t i = 0; i < DA_DIRECT_SMALL_COUNT; i++) heap->direct_small[i] = &da_page_empty;
     heap->live = 1;
@@ -152,6 +155,7 @@ static void heap_release_empty_pages(da_heap_t *heap, bool abandon) {
 }
 
 static void heap_abandon(da_heap_t *heap) {
+  da_harden_flush(heap);
   da_heap_collect_delayed(heap);
   da_bulk_cache_flush(heap, true);
   heap_release_empty_pages(heap, true);
@@ -234,6 +238,7 @@ bool da_heap_trim(void) {
   da_heap_t *heap = da_heap_tls;
   size_t before = atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls);
   if (heap != &da_heap_empty) {
+    da_harden_flush(heap);
     da_heap_collect_delayed(heap);
     while (da_segment_try_adopt(heap)) {
     }

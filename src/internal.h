@@ -76,6 +76,7 @@ typedef struct da_options_s {
   long segment_cache;  /* DYNALLOC_SEGMENT_CACHE: empty segments kept for reuse */
   long fault_every;    /* DYNALLOC_FAULT_EVERY (DA_DEBUG ≥ 1): fail every Nth OS request */
   long purge_thread;   /* DYNALLOC_PURGE_THREAD: purge idle heaps from a background thread */
+  long harden;         /* DYNALLOC_HARDEN: the hardened mode (harden.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -90,6 +91,8 @@ extern da_os_stats_t da_os_stats;
 void *da_os_alloc_segment(bool *from_sbrk);
 void *da_os_alloc_huge(size_t size, size_t align, size_t offset);
 void *da_os_alloc_meta(size_t size);
+void  da_os_free_meta(void *p, size_t size);
+bool  da_os_protect(void *p, size_t size, bool accessible);
 void  da_os_free(void *p, size_t size, bool from_sbrk);
 void  da_os_purge(void *p, size_t size);
 void *da_os_remap(void *p, size_t old_size, size_t new_size, size_t align);
@@ -293,7 +296,25 @@ void  da_queue_push_front(da_queue_t *q, da_page_t *page);
 void  da_queue_push_back(da_queue_t *q, da_page_t *page);
 void  da_queue_remove(da_queue_t *q, da_page_t *page);
 void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
-void *da_pool_refill(da_heap_t *heap, size_t bin);            /* alloc.c: da_page_malloc_slow, marked busy */
+void *da_pool_refill(da_heap_t *heap, size_t bin);
+void *da_alloc_large(size_t size, size_t align, bool zero);   /* alloc.c: bulk runs, huge blocks */
+da_block_t *da_pool_take(da_page_t *page, da_block_t *b);      /* free.c: b = page->free, checked */
+da_page_t *da_checked_page(const void *p, const char *func, const char *freed_word);   /* free.c */
+
+/* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
+void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
+void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
+size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
+void   da_harden_resize(const da_page_t *page, void *p, size_t n);
+void   da_harden_fill(const da_page_t *page, void *p);
+void   da_harden_flush(da_heap_t *heap);
+extern _Atomic(size_t) da_quarantined[DA_BIN_COUNT];   /* blocks in the quarantines, by bin */
+bool   da_harden_segment_init(da_segment_t *seg);
+void   da_harden_segment_release(da_segment_t *seg);
+void   da_harden_segment_purge(da_segment_t *seg);
+static inline bool da_page_hardened(const da_page_t *page) {
+  return (DA_GET(page->flags) & DA_PAGE_HARDENED) != 0;
+}            /* alloc.c: da_page_malloc_slow, marked busy */
 void  da_page_collect(da_page_t *page);
 void  da_page_retire(da_heap_t *heap, da_page_t *page);
 void  da_set_direct(da_heap_t *heap, size_t bin, da_page_t *page);
@@ -399,6 +420,7 @@ typedef struct da_totals_s {
   size_t pool_pages, pool_free_blocks, pool_free_bytes, empty_pool_bytes;
   size_t bulk_runs, bulk_remote;         /* live bulk runs; bulk blocks freed remotely, not collected */
   size_t remote_bytes;                   /* freed by other threads, not yet collected */
+  size_t quarantine_bytes;               /* hardened mode: freed, held in the quarantines */
   size_t free_runs, free_runs_bytes, dirty_bytes;
   size_t heaps, segments, cached_segments, huge_cached, huge_cached_bytes;
   size_t mapped, mapped_peak, meta_bytes;

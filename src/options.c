@@ -13,7 +13,7 @@ extern char **environ;
 
 da_options_t da_options = {
   .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 100,
-  .segment_cache = 8, .fault_every = 0, .purge_thread = 1,
+  .segment_cache = 8, .fault_every = 0, .purge_thread = 1, .harden = 0,
 };
 
 typedef struct option_s {
@@ -32,6 +32,7 @@ static const option_t option_table[] = {
   {"SEGMENT_CACHE", &da_options.segment_cache, {0}, NULL},
   {"FAULT_EVERY", &da_options.fault_every, {0}, NULL},
   {"PURGE_THREAD", &da_options.purge_thread, {0}, NULL},
+  {"HARDEN", &da_options.harden, {"0", "1", 0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {

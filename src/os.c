@@ -21,6 +21,7 @@
 #include "internal.h"
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +77,22 @@ void *da_os_alloc_meta(size_t size) {
   uint8_t *p = da_mmap_guarded(size);
   if (p != NULL) count_mapped((ptrdiff_t)size);
   return p;
+}
+
+/* size bytes at p (slice-aligned) become inaccessible, or accessible again; the
+ * mapped figure counts accessible bytes, as it leaves out metadata guards. */
+bool da_os_protect(void *p, size_t size, bool accessible) {
+  int saved = errno;
+  int rc = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+  errno = saved;
+  if (rc == 0) count_mapped(accessible ? (ptrdiff_t)size : -(ptrdiff_t)size);
+  return rc == 0;
+}
+
+void da_os_free_meta(void *p, size_t size) {
+  size = (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
+  count_mapped(-(ptrdiff_t)size);
+  da_mmap_release((uint8_t *)p - DA_SLICE_SIZE, size + 2 * DA_SLICE_SIZE);   /* with its guards */
 }
 
 void da_os_free(void *p, size_t size, bool from_sbrk) {

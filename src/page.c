@@ -186,6 +186,20 @@ static size_t page_slices(size_t bsize) {
   return (bytes + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
 }
 
+/* order[0..n) = a random permutation of 0..n-1 (Fisher-Yates, xorshift64*
+ * seeded per thread from the secret): adjacent allocations of a hardened page
+ * are not predictable. */
+static void shuffle_order(uint16_t *order, size_t n) {
+  static __thread uint64_t state __attribute__((tls_model("initial-exec")));
+  if (state == 0) state = (da_link_key ^ (uintptr_t)&state) | 1;
+  for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
+  for (size_t i = n; i-- > 1;) {
+    state ^= state >> 12; state ^= state << 25; state ^= state >> 27;
+    size_t j = (size_t)((state * 0x2545f4914f6cdd1du) >> 32) % (i + 1);
+    uint16_t t = order[i]; order[i] = order[j]; order[j] = t;
+  }
+}
+
 static void page_extend(da_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = DA_EXTEND_BYTES / bsize;
@@ -193,10 +207,14 @@ static void page_extend(da_page_t *page) {
   if (n > page_reserved(page) - page->capacity) n = page_reserved(page) - page->capacity;
   uint8_t *first = da_page_start(da_segment_of_page(page), page) + (size_t)page->capacity * bsize;
   da_block_t *next = page->free;
+  uint16_t order[DA_EXTEND_BYTES / DA_ALIGN];   /* hardened mode: the carving order */
+  bool shuffle = da_page_hardened(page) && n <= sizeof order / sizeof order[0];
+  if (shuffle) shuffle_order(order, n);
   for (size_t i = n; i-- > 0;) {
-    da_block_t *b = (da_block_t *)(first + i * bsize);
+    da_block_t *b = (da_block_t *)(first + (shuffle ? order[i] : i) * bsize);
     da_link_set(b, next, da_link_key);
     b->key = da_free_mark(b);
+    if (da_page_hardened(page)) da_harden_fill(page, b);
     next = b;
   }
   page->free = next;
@@ -209,7 +227,7 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   if (page == NULL) return NULL;
   DA_SET(page->kind, (uint8_t)DA_KIND_POOL);
   page->bin = (uint8_t)bin;
-  DA_SET(page->flags, (uint8_t)0);
+  DA_SET(page->flags, (uint8_t)(da_options.harden ? DA_PAGE_HARDENED : 0));
   page->block_size = (uint32_t)bsize;
   unsigned shift;
   page->magic = da_pool_magic((uint32_t)bsize, &shift);
@@ -262,7 +280,7 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   if (page->free == DA_LIST_END) page = page_find(heap, bin);
   da_span_unlock(heap);
   if (page == NULL) { errno = ENOMEM; return NULL; }
-  da_block_t *b = da_pool_pop(heap, page, page->free, da_bin_size(bin));
+  da_block_t *b = da_pool_take(page, page->free);
   da_purger_check();
 #if DA_DEBUG >= 3
   if (!da_heap_is_valid(heap)) da_fatal("heap %p invalid after malloc", heap);

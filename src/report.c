@@ -59,6 +59,7 @@ static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 
       t->huge_in_use, t->huge_count);
   out(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
       mi->uordblks + mi->hblkhd, mi->uordblks, mi->hblkhd, t->remote_bytes);
+  if (da_options.harden) out(s, "  hardened mode: %zu bytes freed, held in quarantine\n", t->quarantine_bytes);
   out(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
       t->dirty_bytes);
   out(s, "  caches: %zu segments (%zu bytes); huge cache: %zu mappings (%zu bytes)\n", t->cached_segments,

@@ -206,6 +206,26 @@ static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
   seg->heap = NULL;
 }
 
+/* Hardened mode: the slices below and above the segment's metadata (never
+ * touched by design) become inaccessible, and the segment gets its size table;
+ * on (false), before the segment goes back to the OS, both are undone. */
+static bool segment_harden(da_segment_t *seg, bool on) {
+  uint8_t *above = (uint8_t *)seg + (DA_SEGMENT_FIRST_RUN - 1) * DA_SLICE_SIZE;
+  if (!on) {
+    da_harden_segment_release(seg);
+    da_os_protect(seg, DA_SLICE_SIZE, true);
+    da_os_protect(above, DA_SLICE_SIZE, true);
+    return true;
+  }
+  if (!da_harden_segment_init(seg)) return false;
+  if (da_os_protect(seg, DA_SLICE_SIZE, false)) {
+    if (da_os_protect(above, DA_SLICE_SIZE, false)) return true;
+    da_os_protect(seg, DA_SLICE_SIZE, true);
+  }
+  da_harden_segment_release(seg);
+  return false;
+}
+
 /* A segment for heap: from the cache (newest first), else from the OS.  With
  * warm_only, only a cached segment whose pages are still resident, or NULL. */
 static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
@@ -226,6 +246,10 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
       seg = da_os_alloc_segment(&from_sbrk);
     }
     if (seg == NULL) return NULL;
+    if (da_options.harden && !segment_harden(seg, true)) {
+      da_os_free(seg, DA_SEGMENT_SIZE, from_sbrk);
+      return NULL;
+    }
     if (da_options.verbose) da_message("dynalloc: new segment %p (%s)\n", seg, from_sbrk ? "sbrk" : "mmap");
   }
   seg->kind = DA_SEGMENT_NORMAL;
@@ -311,9 +335,14 @@ bool da_segment_cache_maintain(bool force) {
     bool keep = cache_count < keep_max;
     if (keep) cache_count++;
     da_unlock(&segments_lock);
-    if (!keep) { da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk); continue; }
+    if (!keep) {
+      if (da_options.harden) segment_harden(seg, false);
+      da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk);
+      continue;
+    }
     /* everything above the header fields' slice: page entries then read as zero */
     if (seg->cache_dirty) da_os_purge((uint8_t *)seg + 2 * DA_SLICE_SIZE, DA_SEGMENT_SIZE - 2 * DA_SLICE_SIZE);
+    if (seg->cache_dirty && da_options.harden) da_harden_segment_purge(seg);
     da_lock(&segments_lock);
     seg->cache_dirty = 0;
     seg->next = cache_list;

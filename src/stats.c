@@ -118,13 +118,20 @@ void da_stats_totals(da_totals_t *t) {
   t->pool_in_use = t->pool_in_use > pool_delayed ? t->pool_in_use - pool_delayed : 0;
   t->bulk_in_use = t->bulk_in_use > bulk_delayed ? t->bulk_in_use - bulk_delayed : 0;
   t->remote_bytes += pool_delayed + bulk_delayed;
+  for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {   /* hardened mode: freed, held back */
+    size_t q = atomic_load_explicit(&da_quarantined[bin], memory_order_relaxed);
+    t->live_blocks[bin] = t->live_blocks[bin] > q ? t->live_blocks[bin] - q : 0;
+    t->quarantine_bytes += q * da_bin_size(bin);
+  }
+  t->pool_in_use = t->pool_in_use > t->quarantine_bytes ? t->pool_in_use - t->quarantine_bytes : 0;
   size_t bulk_count = atomic_load_explicit(&da_delayed[2], memory_order_relaxed);
   t->bulk_remote += bulk_count;
   t->bulk_runs = t->bulk_runs > bulk_count ? t->bulk_runs - bulk_count : 0;
   t->segment_in_use = t->pool_in_use + t->bulk_in_use;
   t->mapped = atomic_load(&da_os_stats.mapped);
   t->mapped_peak = atomic_load(&da_os_stats.mapped_peak);
-  size_t segs = (t->segments + t->cached_segments) * DA_SEGMENT_SIZE;
+  size_t guards = da_options.harden ? 2 * DA_SLICE_SIZE : 0;   /* inaccessible: not counted as mapped */
+  size_t segs = (t->segments + t->cached_segments) * (DA_SEGMENT_SIZE - guards);
   size_t other = segs + t->huge_in_use + t->huge_cached_bytes;
   t->meta_bytes = t->mapped > other ? t->mapped - other : 0;
 }

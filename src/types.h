@@ -126,6 +126,7 @@ enum da_kind {
 enum da_page_flag {             /* zero for an owner's ordinary free: one test */
   DA_PAGE_IN_FULL     = 1,      /* on the heap's full queue */
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
+  DA_PAGE_HARDENED    = 4,      /* pool page of the hardened mode (harden.c) */
 };
 
 /* page->xfree holds the state in its low 2 bits, the head of a block list in bits
@@ -186,7 +187,8 @@ typedef struct da_segment_s {
   uint8_t              cache_dirty; /* in the cache, pages not yet purged */
   uint64_t             cached_at;   /* ms when it entered the cache */
   uint8_t              purged;      /* a purge pass turned some free run clean: coalesce */
-  uint8_t              pad[15];
+  uint8_t              pad[7];
+  uint16_t            *sizes;       /* hardened mode: request size per pool block (harden.c) */
   da_page_t            pages[DA_SLICES];
 } da_segment_t;
 _Static_assert(offsetof(da_segment_t, pages) == DA_SLICE_SIZE + 64, "pages start on a cache line");
@@ -255,6 +257,10 @@ typedef struct da_heap_s {
   uint8_t          cache_frozen;         /* a reclaimer is taking the bulk cache (reclaim.c) */
   uint8_t          live;                 /* 1 while a thread uses it */
   da_counters_t    stats;
+  void           **quarantine;           /* hardened mode: freed blocks held back (harden.c) */
+  uint32_t         quarantine_head;      /* oldest entry */
+  uint32_t         quarantine_len;
+  size_t           quarantine_bytes;     /* their block sizes */
 } da_heap_t;
 
 #endif

@@ -92,6 +92,13 @@ static __attribute__((unused)) void test_fail(const char *file, int line, const 
 
 /* Is the allocator under test dynalloc?  Its smallest block is 16 bytes; the
  * system allocator on x86-64 gives 24 for malloc(1). */
+/* DYNALLOC_HARDEN=1: dynalloc's hardened mode, where usable sizes are the requests. */
+static __attribute__((unused)) int test_hardened(void)
+{
+    const char *hard = getenv("DYNALLOC_HARDEN");
+    return hard != NULL && strcmp(hard, "1") == 0;
+}
+
 static __attribute__((unused)) int test_is_dynalloc(void)
 {
     if (test_dynalloc < 0) {
@@ -99,7 +106,8 @@ static __attribute__((unused)) int test_is_dynalloc(void)
         test_dynalloc = 1;
 #else
         void *p = malloc(1);
-        test_dynalloc = p != NULL && malloc_usable_size(p) == 16;
+        /* dynalloc's smallest class, or the request itself in its hardened mode */
+        test_dynalloc = p != NULL && malloc_usable_size(p) == (test_hardened() ? 1 : 16);
         free(p);
 #endif
     }

@@ -25,6 +25,9 @@
 #   tsan                        da_ thread programs on build-tsan
 #   valgrind                    da_ API programs on build/libdynalloc-prefix.a
 #   whitebox                    tests/whitebox_*.c
+#   harden-mmap, harden-sbrk    tests/harden_*.c, preloaded with DYNALLOC_HARDEN=1
+#   harden                      the plain api_, libc_ and thr_ programs and the real
+#                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
 #   exports, launcher, env-*    checks of the shared libraries and their options
 #   glibc                       plain programs on the system allocator (only when
@@ -189,7 +192,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -260,6 +263,7 @@ API=$(names_of 'api_*' 'misuse_*')
 LIBC=$(names_of 'libc_*')
 THR=$(names_of 'thr_*')
 WB=$(names_of 'whitebox_*')
+HARD=$(names_of 'harden_*')
 
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
@@ -305,6 +309,16 @@ done
 for p in $WB; do
     add "$p@whitebox" "$T_DEFAULT" "$OUT/whitebox/$p"
 done
+for p in $HARD; do
+    for b in mmap sbrk; do
+        add "$p@harden-$b" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 DYNALLOC_BACKEND=$b \
+            LD_PRELOAD="$LIB" "$OUT/harden/$p"
+    done
+done
+for p in $API $LIBC $THR; do
+    case $p in misuse_*) continue ;; esac   # their reports are the default mode's
+    add "$p@harden" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
+done
 add "exports@libdynalloc.so" 60 bash -c 'check_exports build/libdynalloc.so .'
 add "exports@libdynalloc-prefix.so" 60 bash -c "check_exports build/libdynalloc-prefix.so '^da_'"
 add "launcher@sbrk" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 build/dynalloc --backend=sbrk "$OUT/plain/api_basic"
@@ -320,7 +334,7 @@ add "launcher-stats@make" 60 bash -c "check_launcher make -s -f /dev/null --eval
 add "launcher-stats@python3" 60 bash -c "check_launcher $PY -c 'import sys; print(sum(range(10))); sys.exit(4)'"
 add "env-bad-values@preload" 60 bash -c check_bad_values
 for w in python perl git gcc sort; do
-    for b in mmap sbrk; do
+    for b in mmap sbrk harden; do
         add "real_$w@$b" 300 tests/real/run_real.sh "$w" "$b" "$REAL_WORK"
     done
 done

@@ -16,6 +16,7 @@
 #   libc_*            standard names only (glibc aliases, blocks libc allocates)
 #   thr_*             threads; standard names, and da_ names under the sanitizers
 #   whitebox_*        internals: linked with build/libdynalloc-prefix.a, -Isrc
+#   harden_*          the hardened mode: standard names, -Isrc for the layout, preloaded
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -24,6 +25,7 @@
 #   tsan     da_ names, build-tsan/libdynalloc-prefix.a, TSan
 #   vg       da_ names, build/libdynalloc-prefix.a, for valgrind
 #   whitebox whitebox_* programs
+#   harden   harden_* programs
 
 TEST_SAN_CC ?= clang
 TEST_OUT    := build/tests
@@ -35,6 +37,7 @@ TEST_API    := $(basename $(notdir $(wildcard tests/api_*.c tests/misuse_*.c)))
 TEST_LIBC   := $(basename $(notdir $(wildcard tests/libc_*.c)))
 TEST_THR    := $(basename $(notdir $(wildcard tests/thr_*.c)))
 TEST_WB     := $(basename $(notdir $(wildcard tests/whitebox_*.c)))
+TEST_HARDEN := $(basename $(notdir $(wildcard tests/harden_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
@@ -43,7 +46,8 @@ TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/debug/,$(TEST_API) $(TEST_THR)) \
              $(addprefix $(TEST_OUT)/tsan/,$(TEST_THR)) \
              $(addprefix $(TEST_OUT)/vg/,$(TEST_API)) \
-             $(addprefix $(TEST_OUT)/whitebox/,$(TEST_WB))
+             $(addprefix $(TEST_OUT)/whitebox/,$(TEST_WB)) \
+             $(addprefix $(TEST_OUT)/harden/,$(TEST_HARDEN))
 
 .PHONY: test test-libs test-progs test-clean
 
@@ -89,6 +93,10 @@ $(TEST_OUT)/tsan/%: tests/%.c $(TEST_HDRS) build-tsan/libdynalloc-prefix.a
 $(TEST_OUT)/vg/%: tests/%.c $(TEST_HDRS) build/libdynalloc-prefix.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_PREFIX_CFLAGS) $< build/libdynalloc-prefix.a -pthread -o $@
+
+$(TEST_OUT)/harden/%: tests/%.c $(TEST_HDRS) src/types.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -Isrc $< -pthread -o $@
 
 $(TEST_OUT)/whitebox/%: tests/%.c $(wildcard src/*.h) include/dynalloc.h build/libdynalloc-prefix.a
 	@mkdir -p $(dir $@)

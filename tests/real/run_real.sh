@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_real.sh WORKLOAD BACKEND WORKDIR — run tests/real/WORKLOAD.sh bare (once
 # per WORKDIR: the reference) and with libdynalloc.so preloaded under
-# DYNALLOC_BACKEND=BACKEND, and require identical output and exit status.
+# DYNALLOC_BACKEND=BACKEND (harden: mmap with DYNALLOC_HARDEN=1), and require
+# identical output and exit status.
 set -u
 workload="$1"
 backend="$2"
@@ -35,7 +36,10 @@ fi
 out="$work/$workload.$backend.out"
 rm -rf "$work/$backend-$workload"
 mkdir -p "$work/$backend-$workload"
-DYNALLOC_BACKEND="$backend" LD_PRELOAD="$lib" "$script" "$work/$backend-$workload" > "$out" 2>&1
+harden=0
+be="$backend"
+if [ "$backend" = harden ]; then harden=1; be=mmap; fi   # the hardened mode, on mmap
+DYNALLOC_BACKEND="$be" DYNALLOC_HARDEN="$harden" LD_PRELOAD="$lib" "$script" "$work/$backend-$workload" > "$out" 2>&1
 echo "exit $?" >> "$out"
 
 if cmp -s "$ref" "$out"; then

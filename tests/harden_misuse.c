@@ -1,0 +1,156 @@
+/* harden_misuse.c — what DYNALLOC_HARDEN=1 adds, each misuse in a child (misuse.h):
+ *  - a write one byte past the request (pool and bulk-class blocks) is reported
+ *    by free, by realloc and by malloc_usable_size:
+ *      dynalloc: free(): heap overflow past 0x… (N bytes requested)
+ *  - a write into a freed block (past its two list words), once the block has
+ *    left the quarantine (malloc_trim empties it), is reported when malloc hands
+ *    the block out again: dynalloc: malloc(): use after free of 0x…
+ *  - free(a), b = malloc(same size), free(a): b is not a (the quarantine), and
+ *    the second free of a is reported as a double free;
+ *  - malloc_usable_size is the request, free_sized wants it exactly;
+ *  - blocks of a fresh page are not handed out in address order;
+ *  - the slice above a segment's metadata is inaccessible (a write faults).
+ * Run with DYNALLOC_HARDEN=1 and dynalloc preloaded (the runner's @harden-*
+ * modes); anywhere else it skips.
+ */
+#include "misuse.h"
+#include "types.h"   /* DA_SEGMENT_SIZE, DA_SEGMENT_FIRST_RUN, DA_SLICE_SIZE: the layout */
+
+#include <malloc.h>
+#include <pthread.h>
+
+static void overflow_free(void *arg)
+{
+    unsigned char *p = arg;
+    p[(size_t)malloc_usable_size(p)] = 'x';   /* one byte past the request */
+    free(p);
+}
+
+static void overflow_realloc(void *arg)
+{
+    unsigned char *p = arg;
+    p[40] = 0;
+    p = realloc(p, 400);
+    (void)p;
+}
+
+static void overflow_usable(void *arg)
+{
+    unsigned char *p = arg;
+    memset(p + 5000, 0x41, 3);
+    (void)malloc_usable_size(p);
+}
+
+static void use_after_free(void *arg)
+{
+    unsigned char *p = arg;
+    free(p);
+    p[20] = 1;              /* the write after free: past the link and the free key */
+    malloc_trim(0);         /* the quarantine lets p go: on its page's free list */
+    for (int i = 0; i < 100000; i++)
+        if (malloc(64) == NULL)
+            _exit(3);
+    _exit(0);               /* never handed out again: not detected */
+}
+
+static void double_free_after_reuse(void *arg)
+{
+    void *a = arg;
+    free(a);
+    void *b = malloc(40);
+    if (b == a) {           /* reused at once: the quarantine did not hold it */
+        fprintf(stderr, "malloc(40) returned %p, the block just freed\n", b);
+        _exit(4);
+    }
+    free(a);
+}
+
+static void wrong_size(void *arg)
+{
+    free_sized(arg, 48);    /* the request was 40 */
+}
+
+static void write_guard(void *arg)
+{
+    uintptr_t seg = (uintptr_t)arg & ~(uintptr_t)(DA_SEGMENT_SIZE - 1);
+    volatile unsigned char *guard = (unsigned char *)(seg + (DA_SEGMENT_FIRST_RUN - 1) * DA_SLICE_SIZE);
+    signal(SIGSEGV, SIG_DFL);
+    *guard = 1;
+}
+
+static int guard_faults(void *p)
+{
+    char out[256];
+    int status = run_child(write_guard, p, out, sizeof out);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+/* 64 blocks of 48 bytes from a fresh thread's first page of that class: count
+ * the neighbours handed out one after the other in address order. */
+static void *sequential_count(void *arg)
+{
+    (void)arg;
+    char *q[64];
+    size_t step = 0;
+    for (int i = 0; i < 64; i++) q[i] = malloc(48);
+    if (malloc_usable_size(q[0]) == 48) step = 64;   /* hardened: class of 49 B */
+    else step = 48;
+    size_t seq = 0;
+    for (int i = 1; i < 64; i++) seq += q[i] == q[i - 1] + step;
+    for (int i = 0; i < 64; i++) free(q[i]);
+    return (void *)seq;
+}
+
+int main(void)
+{
+    misuse_init("harden_misuse");
+    const char *mode = getenv("DYNALLOC_HARDEN");
+    if (mode == NULL || strcmp(mode, "1") != 0)
+        test_skip("runs with DYNALLOC_HARDEN=1 only");
+
+    char line[160];
+    void *p = malloc(24);
+    CHECK(malloc_usable_size(p) == 24);
+    snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (24 bytes requested)", p);
+    expect_abort("overflow by one byte, 24 B", overflow_free, p, line);
+    void *big = malloc(6000);   /* a bulk class */
+    snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (6000 bytes requested)", big);
+    expect_abort("overflow by one byte, 6000 B", overflow_free, big, line);
+    void *q = malloc(40);
+    snprintf(line, sizeof line, "dynalloc: realloc(): heap overflow past %p (40 bytes requested)", q);
+    expect_abort("overflow seen by realloc", overflow_realloc, q, line);
+    void *r = malloc(5000);
+    snprintf(line, sizeof line, "dynalloc: malloc_usable_size(): heap overflow past %p (5000 bytes requested)", r);
+    expect_abort("overflow seen by malloc_usable_size", overflow_usable, r, line);
+
+    void *keep = malloc(64);   /* live beside u: its page is not retired when u comes back */
+    void *u = malloc(64);
+    snprintf(line, sizeof line, "dynalloc: malloc(): use after free of %p", u);
+    expect_abort("write after free, found at reuse", use_after_free, u, line);
+    free(keep);
+
+    void *d = malloc(40);
+    expect_report("double free after a malloc", double_free_after_reuse, d, "free", "double free");
+    snprintf(line, sizeof line, "dynalloc: free_sized(): wrong size 48 for %p", d);
+    expect_abort("free_sized wants the request", wrong_size, d, line);
+
+    /* realloc within the block moves the canary with the request */
+    unsigned char *g = malloc(100);
+    g = realloc(g, 90);
+    CHECK(g != NULL && malloc_usable_size(g) == 90);
+    memset(g, 1, 90);
+    free(g);
+
+    pthread_t t;
+    void *seq;
+    CHECK(pthread_create(&t, NULL, sequential_count, NULL) == 0);
+    CHECK(pthread_join(t, &seq) == 0);
+    CHECKF((size_t)seq < 16, "%zu of 63 neighbours handed out in address order", (size_t)seq);
+    test_checks++;
+    printf("  ok  %-34s %zu of 63 in address order\n", "carving order shuffled", (size_t)seq);
+
+    CHECKF(guard_faults(p), "a write to the slice above the metadata of %p's segment did not fault", p);
+    test_checks++;
+    printf("  ok  %-34s\n", "guard slice above the metadata");
+    return test_done();
+}
