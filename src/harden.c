@@ -32,7 +32,6 @@
 #define DA_QUARANTINE_BYTES  ((size_t)1 << 20)
 #define DA_SIZE_TABLE_BYTES  (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE * (DA_POOL_PAGE_SIZE / DA_ALIGN) * sizeof(uint16_t))
 
-static const uint64_t fill_word = 0x0101010101010101u * DA_FILL_BYTE;
 _Atomic(size_t) da_quarantined[DA_BIN_COUNT];
 
 /* ---- the size table ----------------------------------------------------------------------- */
@@ -71,21 +70,30 @@ static size_t canary_end(const da_page_t *page, size_t n) {
   return n + DA_CANARY_MAX < page->block_size ? n + DA_CANARY_MAX : page->block_size;
 }
 
-static void canary_set(const da_page_t *page, void *p, size_t n) {
+/* The canary of block p from byte n on: byte i of the block is byte i mod 8 of
+ * canary_word(p), so the 16 bytes from n are that word rotated, twice. */
+static void canary_bytes(const void *p, size_t n, uint8_t out[DA_CANARY_MAX]) {
   uint64_t w = canary_word(p);
-  uint8_t *bytes = p;
-  for (size_t i = n; i < canary_end(page, n); i++) bytes[i] = (uint8_t)(w >> (8 * (i & 7)));
+  unsigned r = (unsigned)(n & 7) * 8;
+  w = r ? (w >> r) | (w << (64 - r)) : w;
+  memcpy(out, &w, 8);
+  memcpy(out + 8, &w, 8);
+}
+
+static void canary_set(const da_page_t *page, void *p, size_t n) {
+  uint8_t canary[DA_CANARY_MAX];
+  canary_bytes(p, n, canary);
+  memcpy((uint8_t *)p + n, canary, canary_end(page, n) - n);
   *size_slot(page, p) = (uint16_t)n;
 }
 
 /* The request size of live block p, its canary checked for func. */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func) {
   size_t n = *size_slot(page, p);
-  uint64_t w = canary_word(p);
-  const uint8_t *bytes = p;
-  bool ok = n < page->block_size;
-  for (size_t i = n; ok && i < canary_end(page, n); i++) ok = bytes[i] == (uint8_t)(w >> (8 * (i & 7)));
-  if (!ok) da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
+  uint8_t canary[DA_CANARY_MAX];
+  canary_bytes(p, n, canary);
+  if (n >= page->block_size || memcmp((const uint8_t *)p + n, canary, canary_end(page, n) - n) != 0)
+    da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
   return n;
 }
 
@@ -102,11 +110,10 @@ void da_harden_fill(const da_page_t *page, void *p) {
 }
 
 static void fill_check(const da_page_t *page, const void *p) {
-  const uint64_t *w = (const uint64_t *)((const uint8_t *)p + sizeof(da_block_t));
-  const uint64_t *end = (const uint64_t *)((const uint8_t *)p + fill_end(page));
-  uint64_t diff = 0;
-  for (; w < end; w++) diff |= *w ^ fill_word;
-  if (diff != 0) da_fatal("malloc(): use after free of %p", p);
+  static const uint8_t filled[DA_FILL_MAX] = { [0 ... DA_FILL_MAX - 1] = DA_FILL_BYTE };
+  size_t len = fill_end(page) - sizeof(da_block_t);
+  if (memcmp((const uint8_t *)p + sizeof(da_block_t), filled, len) != 0)
+    da_fatal("malloc(): use after free of %p", p);
 }
 
 /* ---- malloc -------------------------------------------------------------------------------- */
@@ -133,10 +140,15 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
 }
 
 /* ---- free and the quarantine ------------------------------------------------------------- */
-/* The block leaves the quarantine: freed as the default mode frees it. */
+/* The block leaves the quarantine: freed as the default mode frees it (the
+ * owner's block of a page that is not full as free's fast path frees it). */
 static void release(da_heap_t *heap, da_block_t *b) {
   da_page_t *page = da_page_of(b);
-  if (da_owner(page) == heap) {
+  if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
+    da_link_set(b, page->free, da_link_key);
+    page->free = b;
+    if (da_used_add(page, -1)) da_page_retire(heap, page);   /* not the allocation page */
+  } else if (da_owner(page) == heap) {
     da_span_lock(heap);
     da_free_local(heap, page, b);
     da_span_unlock(heap);
