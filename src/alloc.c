@@ -102,7 +102,7 @@ static void *realloc_marked(void *p, size_t size) {
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  if (da_page_hardened(page)) {   /* usable is the request: the block is kept while it fits */
+  if (unlikely(da_options.harden) && da_page_hardened(page)) {   /* usable is the request: kept while it fits */
     if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
   } else if (size <= usable && size >= usable / 2) {
     return p;

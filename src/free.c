@@ -267,8 +267,8 @@ DA_API extern __typeof(da_free) __libc_free __attribute__((alias("da_free")));
 /* p's header, checked as free checks it, in *page; returns its usable size. */
 size_t da_usable_page(const void *p, const char *func, da_page_t **page) {
   *page = da_checked_page(p, func, "freed pointer");
-  if (da_page_hardened(*page)) return da_harden_size(*page, p, func);   /* the request */
-  if ((*page)->kind == DA_KIND_POOL) return (*page)->block_size;
+  if ((*page)->kind == DA_KIND_POOL)   /* hardened: the request */
+    return unlikely(da_options.harden) ? da_harden_size(*page, p, func) : (*page)->block_size;
   return da_bulk_usable(*page, p);
 }
 

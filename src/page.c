@@ -200,6 +200,22 @@ static void shuffle_order(uint16_t *order, size_t n) {
   }
 }
 
+/* The hardened mode's carving: blocks [0, n) from first linked in a random order
+ * onto next, filled. */
+static DA_NOINLINE da_block_t *carve_hardened(da_page_t *page, uint8_t *first, size_t n, da_block_t *next) {
+  uint16_t order[DA_EXTEND_BYTES / DA_ALIGN];
+  bool shuffle = n <= sizeof order / sizeof order[0];
+  if (shuffle) shuffle_order(order, n);
+  for (size_t i = n; i-- > 0;) {
+    da_block_t *b = (da_block_t *)(first + (shuffle ? order[i] : i) * page->block_size);
+    da_link_set(b, next, da_link_key);
+    b->key = da_free_mark(b);
+    da_harden_fill(page, b);
+    next = b;
+  }
+  return next;
+}
+
 static void page_extend(da_page_t *page) {
   size_t bsize = page->block_size;
   size_t n = DA_EXTEND_BYTES / bsize;
@@ -207,15 +223,15 @@ static void page_extend(da_page_t *page) {
   if (n > page_reserved(page) - page->capacity) n = page_reserved(page) - page->capacity;
   uint8_t *first = da_page_start(da_segment_of_page(page), page) + (size_t)page->capacity * bsize;
   da_block_t *next = page->free;
-  uint16_t order[DA_EXTEND_BYTES / DA_ALIGN];   /* hardened mode: the carving order */
-  bool shuffle = da_page_hardened(page) && n <= sizeof order / sizeof order[0];
-  if (shuffle) shuffle_order(order, n);
-  for (size_t i = n; i-- > 0;) {
-    da_block_t *b = (da_block_t *)(first + (shuffle ? order[i] : i) * bsize);
-    da_link_set(b, next, da_link_key);
-    b->key = da_free_mark(b);
-    if (da_page_hardened(page)) da_harden_fill(page, b);
-    next = b;
+  if (unlikely(da_page_hardened(page))) {
+    next = carve_hardened(page, first, n, next);
+  } else {
+    for (size_t i = n; i-- > 0;) {
+      da_block_t *b = (da_block_t *)(first + i * bsize);
+      da_link_set(b, next, da_link_key);
+      b->key = da_free_mark(b);
+      next = b;
+    }
   }
   page->free = next;
   DA_SET(page->capacity, (uint16_t)(page->capacity + n));

@@ -469,7 +469,9 @@ void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
   in_use_add(-(ptrdiff_t)count);
   DA_SET(run->kind, (uint8_t)DA_KIND_FREE);        /* until span_insert, for the checks below */
   size_t next_idx = idx + count;   /* the run is dirty: it merges with dirty neighbours */
-  if (next_idx < DA_SLICES && seg->pages[next_idx].kind == DA_KIND_FREE && seg->pages[next_idx].dirty) {
+  /* relaxed reads: a run its owner just took (kind NONE under the lock) gets its kind
+   * outside the lock, and a reclaimer may hold the lock meanwhile */
+  if (next_idx < DA_SLICES && DA_GET(seg->pages[next_idx].kind) == DA_KIND_FREE && seg->pages[next_idx].dirty) {
     da_page_t *next = &seg->pages[next_idx];
     span_remove(heap, next);
     count += next->slice_count;
@@ -478,7 +480,7 @@ void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
   if (idx > DA_SEGMENT_FIRST_RUN) {
     da_page_t *last = &seg->pages[idx - 1];
     da_page_t *prev = last - last->slice_offset;
-    if (prev->kind == DA_KIND_FREE && prev->dirty) {
+    if (DA_GET(prev->kind) == DA_KIND_FREE && prev->dirty) {
       span_remove(heap, prev);
       size_t prev_idx = da_segment_index(seg, prev);
       count += idx - prev_idx;
