@@ -23,6 +23,7 @@
  * n; a block in the quarantine is counted in its page's used count.
  */
 #include "internal.h"
+#include <errno.h>
 #include <string.h>
 
 #define DA_FILL_BYTE         0xdf
@@ -183,7 +184,9 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
    * otherwise keep a page (and its segment) of a thread that may have exited. */
   if (heap == &da_heap_empty || da_owner(page) != heap) { release(heap, b); return; }
   if (heap->quarantine == NULL) {
+    int saved = errno;   /* free never changes errno, and a failed mmap sets it */
     heap->quarantine = da_os_alloc_meta(DA_QUARANTINE_BLOCKS * sizeof(void *));
+    errno = saved;
     if (heap->quarantine == NULL) { release(heap, b); return; }
   }
   size_t bytes = page->block_size;

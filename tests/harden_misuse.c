@@ -9,7 +9,8 @@
  *    the second free of a is reported as a double free;
  *  - malloc_usable_size is the request, free_sized wants it exactly;
  *  - blocks of a fresh page are not handed out in address order;
- *  - the slice above a segment's metadata is inaccessible (a write faults).
+ *  - a one-byte overflow of a posix_memalign'ed block is reported too;
+ *  - the slices below and above a segment's metadata are inaccessible (a write faults).
  * Run with DYNALLOC_HARDEN=1 and dynalloc preloaded (the runner's @harden-*
  * modes); anywhere else it skips.
  */
@@ -78,11 +79,25 @@ static void write_guard(void *arg)
     *guard = 1;
 }
 
-static int guard_faults(void *p)
+static void write_guard_below(void *arg)
+{
+    volatile unsigned char *guard = (unsigned char *)((uintptr_t)arg & ~(uintptr_t)(DA_SEGMENT_SIZE - 1));
+    signal(SIGSEGV, SIG_DFL);
+    guard[DA_SLICE_SIZE - 1] = 1;   /* the last byte below the header */
+}
+
+static int faults(void (*fn)(void *), void *p)
 {
     char out[256];
-    int status = run_child(write_guard, p, out, sizeof out);
+    int status = run_child(fn, p, out, sizeof out);
     return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+static void overflow_aligned(void *arg)
+{
+    unsigned char *p = arg;
+    p[128] = 0x5a;          /* one byte past a 128-byte request aligned to 64: a class size */
+    free(p);
 }
 
 /* 64 blocks of 48 bytes from a fresh thread's first page of that class: count
@@ -123,6 +138,11 @@ int main(void)
     snprintf(line, sizeof line, "dynalloc: malloc_usable_size(): heap overflow past %p (5000 bytes requested)", r);
     expect_abort("overflow seen by malloc_usable_size", overflow_usable, r, line);
 
+    void *al = NULL;
+    CHECK(posix_memalign(&al, 64, 128) == 0 && ((uintptr_t)al & 63) == 0 && malloc_usable_size(al) == 128);
+    snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (128 bytes requested)", al);
+    expect_abort("overflow of an aligned block", overflow_aligned, al, line);
+
     void *keep = malloc(64);   /* live beside u: its page is not retired when u comes back */
     void *u = malloc(64);
     snprintf(line, sizeof line, "dynalloc: malloc(): use after free of %p", u);
@@ -149,8 +169,9 @@ int main(void)
     test_checks++;
     printf("  ok  %-34s %zu of 63 in address order\n", "carving order shuffled", (size_t)seq);
 
-    CHECKF(guard_faults(p), "a write to the slice above the metadata of %p's segment did not fault", p);
-    test_checks++;
-    printf("  ok  %-34s\n", "guard slice above the metadata");
+    CHECKF(faults(write_guard, p), "a write to the slice above the metadata of %p's segment did not fault", p);
+    CHECKF(faults(write_guard_below, p), "a write to the slice below the metadata of %p's segment did not fault", p);
+    test_checks += 2;
+    printf("  ok  %-34s\n", "guard slices around the metadata");
     return test_done();
 }

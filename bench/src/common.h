@@ -218,6 +218,25 @@ static inline long proc_status_kb(const char *key)
 static inline long rss_kb(void) { return proc_status_kb("VmRSS"); }
 static inline long hwm_kb(void) { return proc_status_kb("VmHWM"); }
 
+/* The RSS-over-time series of the rss-* workloads (run.py charts the "t=" lines): RSS
+ * `after` at t = 0, then rss() every sample_ms up to watch_ms.  Returns the last
+ * sample; *returned_ms becomes the first t at which RSS was at most target
+ * (0 when `after` already was, -1 when it never was). */
+static inline long watch_rss(long (*rss)(void), long after, unsigned sample_ms, unsigned watch_ms,
+                             long target, long *returned_ms)
+{
+    long last = after;
+    *returned_ms = after <= target ? 0 : -1;
+    printf("  t=0ms rss=%ld KiB\n", after);
+    for (unsigned ms = sample_ms; ms <= watch_ms; ms += sample_ms) {
+        sleep_ms(sample_ms);
+        last = rss();
+        printf("  t=%ums rss=%ld KiB\n", ms, last);
+        if (*returned_ms < 0 && last <= target) *returned_ms = ms;
+    }
+    return last;
+}
+
 /* ---- misc ---- */
 static inline void *xmalloc(size_t n)
 {

@@ -94,13 +94,8 @@ int main(int argc, char **argv)
     long after = statm_rss_kb();
     printf("  base %ld KiB, peak %ld KiB\n", base, hwm_kb());
     printf("  before free: rss=%ld KiB, frees took %.1f ms\n", d.before_kb, d.free_ms);
-    printf("  t=0ms rss=%ld KiB\n", after);
-    long last = after;
-    for (unsigned ms = sample_ms; ms <= watch_ms; ms += sample_ms) {
-        sleep_ms(sample_ms);
-        last = statm_rss_kb();
-        printf("  t=%ums rss=%ld KiB\n", ms, last);
-    }
+    long never;   /* no target: the series alone */
+    long last = watch_rss(statm_rss_kb, after, sample_ms, watch_ms, -1, &never);
     metric("rss_before_free_kb", (double)d.before_kb, "KiB");
     metric("rss_after_free_kb", (double)after, "KiB");
     metric("rss_end_kb", (double)last, "KiB");

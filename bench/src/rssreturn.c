@@ -109,18 +109,11 @@ int main(int argc, char **argv)
     long after = rss_kb();
     long live_kb = (long)(live_total / 1024);
     long target = base + live_kb + (peak - base - live_kb) / 10;
-    long returned_ms = after <= target ? 0 : -1;
     printf("rssreturn: base %ld KiB, peak %ld KiB, live %ld KiB, after free %ld KiB, target %ld KiB\n",
            base, peak, live_kb, after, target);
     printf("  before free: rss=%ld KiB, frees took %.1f ms\n", before_free_kb, free_ms);
-    printf("  t=0ms rss=%ld KiB\n", after);
-    long last = after;
-    for (unsigned ms = sample_ms; ms <= watch_ms; ms += sample_ms) {
-        sleep_ms(sample_ms);
-        last = rss_kb();
-        printf("  t=%ums rss=%ld KiB\n", ms, last);
-        if (returned_ms < 0 && last <= target) returned_ms = ms;
-    }
+    long returned_ms;
+    long last = watch_rss(rss_kb, after, sample_ms, watch_ms, target, &returned_ms);
     metric("returned_ms", (double)returned_ms, "ms");
     metric("rss_peak_kb", (double)peak, "KiB");
     metric("rss_after_free_kb", (double)after, "KiB");
