@@ -38,6 +38,11 @@ STD_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/std/%.o,$(STD_SRC))
 CORE_STD_OBJ := $(filter-out $(patsubst src/%.c,$(BUILD)/obj/%.o,$(STD_SRC)),$(CORE_OBJ)) $(STD_OBJ)
 HDRS     := $(wildcard src/*.h) include/dynalloc.h
 
+# The unwinder of the guarded samples' stacks (libgcc's _Unwind_Backtrace) is
+# linked in and kept private, so that loading dynalloc loads no libgcc_s and
+# a C++ program's exceptions keep their own unwinder.
+UNWIND_LDFLAGS := -static-libgcc -Wl,--exclude-libs,ALL
+
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
         $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
 
@@ -53,9 +58,9 @@ $(BUILD)/obj/std/%.o: src/%.c $(HDRS) Makefile
 	$(CC) $(CORE_CFLAGS) -DDA_STD_NAMES -c $< -o $@
 
 $(BUILD)/libdynalloc.so: $(CORE_STD_OBJ) $(OVR_OBJ) $(EXIT_OBJ)
-	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc.so -Wl,-z,nodelete -Wl,-Bsymbolic-functions $^ -o $@
+	$(CC) $(CORE_CFLAGS) -shared $(UNWIND_LDFLAGS) -Wl,-soname,libdynalloc.so -Wl,-z,nodelete -Wl,-Bsymbolic-functions $^ -o $@
 $(BUILD)/libdynalloc-prefix.so: $(CORE_OBJ)
-	$(CC) $(CORE_CFLAGS) -shared -Wl,-soname,libdynalloc-prefix.so $^ -o $@
+	$(CC) $(CORE_CFLAGS) -shared $(UNWIND_LDFLAGS) -Wl,-soname,libdynalloc-prefix.so $^ -o $@
 # The static archives are single relocatable objects, so that linking any
 # allocator symbol pulls in the whole allocator (no half-overridden malloc).
 $(BUILD)/libdynalloc.a: $(CORE_STD_OBJ) $(OVR_OBJ)

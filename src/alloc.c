@@ -73,7 +73,8 @@ DA_API extern __typeof(da_malloc) __libc_malloc __attribute__((alias("da_malloc"
  * aligned request up to 32 KiB takes the first class that fits it and is
  * aligned enough (da_aligned_class); the rest take runs of whole pages. */
 void *da_alloc_aligned(size_t size, size_t align) {
-  if (align <= DA_ALIGN) return da_malloc(size);
+  /* a sampled block (guard.c) of 1-15 B is only 8-byte aligned (of 0 B, 16) */
+  if (align <= DA_ALIGN) return da_malloc(align > 8 && size - 1 < 15 ? 16 : size);
   if (da_heap_tls == &da_heap_empty) da_process_init();   /* the options decide the mode */
   if (da_options.harden) {
     if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
@@ -99,6 +100,7 @@ void *da_alloc_zeroed(size_t size) {
 /* realloc: keep the block when the new size fits and wastes less than half of
  * it; huge blocks are resized by remapping; everything else moves. */
 static void *realloc_marked(void *p, size_t size) {
+  if (da_guard_contains(p)) return da_guard_realloc(p, size);
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }

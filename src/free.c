@@ -40,13 +40,27 @@ da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
 /* da_pool_pop's other cases: the list is empty (b is the sentinel: a new page,
  * or more blocks, from da_pool_refill), b is its last block, or a check failed. */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
-  if (unlikely(da_options.harden)) return da_harden_malloc(heap, size, DA_ALIGN);   /* key never matches */
+  if (unlikely(da_options.harden)) {   /* the key never matches: the countdown is kept here */
+    if (heap != &da_heap_empty && (heap->sample_left -= (intptr_t)size) < 0) {
+      void *p = da_guard_try(heap, size);
+      if (p != NULL) return p;
+    }
+    return da_harden_malloc(heap, size, DA_ALIGN);
+  }
   if (b == DA_LIST_END) {
-    if (heap == &da_heap_empty) {   /* the process's first malloc: the options decide the mode */
+    if (heap == &da_heap_empty) {   /* the thread's first malloc (the process's: the options decide the mode) */
       da_process_init();
       if (da_options.harden) return da_harden_malloc(heap, size, DA_ALIGN);
+      if (da_heap_get_slow() != NULL) return da_malloc(size);   /* its own heap's page, and countdown */
+    } else if ((heap->sample_left -= (intptr_t)size) < 0) {
+      void *p = da_guard_try(heap, size);
+      if (p != NULL) return p;
     }
     return da_pool_refill(heap, da_size_class(size));
+  }
+  if (heap->sample_left < 0) {   /* b passed the checks: the countdown ran out */
+    void *p = da_guard_try(heap, size);
+    if (p != NULL) return p;
   }
   return da_pool_take(page, b);
 }
@@ -166,6 +180,7 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
 }
 
 static void free_checked(void *p, const char *func) {
+  if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
@@ -274,6 +289,7 @@ size_t da_usable_page(const void *p, const char *func, da_page_t **page) {
 
 size_t da_usable_size(const void *p, const char *func) {
   if (p == NULL) return 0;
+  if (da_guard_contains(p)) return da_guard_size(p, func);
   da_page_t *page;
   return da_usable_page(p, func, &page);
 }
@@ -283,6 +299,12 @@ size_t da_usable_size(const void *p, const char *func) {
  * to that size that kept the block (it keeps it down to half its usable size). */
 void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   if (p == NULL) return;
+  if (da_guard_contains(p)) {   /* the request is known exactly (16 B for 16-aligned requests below 16 B) */
+    size_t req = da_guard_size(p, func);
+    if (size != req && !(align > 8 && size < 16 && req == 16)) da_fatal("%s(): wrong size %zu for %p", func, size, p);
+    free_generic(p, func);
+    return;
+  }
   da_page_t *page = da_checked_page(p, func, "double free");
   size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
   bool ok = size <= usable;

@@ -14,9 +14,10 @@
 _Atomic(int) da_initialized;
 uintptr_t da_free_key, da_link_key;
 
-static void fork_prepare(void) { da_heap_fork_prepare(); }
-static void fork_parent(void) { da_heap_fork_parent(); }
-static void fork_child(void) { da_heap_fork_child(); }
+/* The guarded area's lock is a leaf: taken last, given back first. */
+static void fork_prepare(void) { da_heap_fork_prepare(); da_guard_fork_prepare(); }
+static void fork_parent(void) { da_guard_fork_parent(); da_heap_fork_parent(); }
+static void fork_child(void) { da_guard_fork_child(); da_heap_fork_child(); }
 
 /* Word `which` (0 or 1) of the kernel's 16 random bytes, mixed with the clock
  * and an address in case they are missing. */

@@ -77,6 +77,7 @@ typedef struct da_options_s {
   long fault_every;    /* DYNALLOC_FAULT_EVERY (DA_DEBUG ≥ 1): fail every Nth OS request */
   long purge_thread;   /* DYNALLOC_PURGE_THREAD: purge idle heaps from a background thread */
   long harden;         /* DYNALLOC_HARDEN: the hardened mode (harden.c) */
+  long guard_sample;   /* DYNALLOC_GUARD_SAMPLE: bytes per guarded sample, 0 off (guard.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -301,6 +302,30 @@ void *da_alloc_large(size_t size, size_t align, bool zero);   /* alloc.c: bulk r
 da_block_t *da_pool_take(da_page_t *page, da_block_t *b);      /* free.c: b = page->free, checked */
 da_page_t *da_checked_page(const void *p, const char *func, const char *freed_word);   /* free.c */
 
+/* ---- guard.c: guarded sampling (DYNALLOC_GUARD_SAMPLE) ------------------------------------------- */
+#define DA_GUARD_SLOTS  128                    /* sampled blocks live at once */
+#define DA_GUARD_FRAMES 16                     /* return addresses kept per stack */
+#define DA_GUARD_SAMPLE_DEFAULT (64L << 20)    /* bytes allocated per sample, on average */
+#define DA_GUARD_SPAN   ((2 * DA_GUARD_SLOTS + 1) * DA_SLICE_SIZE)   /* the area with its outer guards */
+extern uintptr_t da_guard_area;                /* its first (guard) page */
+static inline bool da_guard_contains(const void *p) {
+  return (uintptr_t)p - __atomic_load_n(&da_guard_area, __ATOMIC_RELAXED) < DA_GUARD_SPAN;
+}
+typedef struct da_guard_stats_s {
+  size_t live_blocks, live_bytes;            /* sampled blocks not freed, their requests */
+  size_t mapped;                             /* their pages (the rest of the area is inaccessible) */
+  uint64_t sampled;                          /* blocks served since start */
+} da_guard_stats_t;
+intptr_t da_guard_interval(void);
+void  *da_guard_try(da_heap_t *heap, size_t size);
+void   da_guard_free(void *p, const char *func);
+size_t da_guard_size(const void *p, const char *func);
+void  *da_guard_realloc(void *p, size_t size);
+void   da_guard_stats(da_guard_stats_t *out);
+void   da_guard_fork_prepare(void);
+void   da_guard_fork_parent(void);
+void   da_guard_fork_child(void);
+
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
@@ -427,6 +452,7 @@ typedef struct da_totals_s {
   uint64_t huge_mallocs, huge_frees;
   da_counters_t counters;
   uint64_t live_blocks[DA_BIN_COUNT], free_blocks[DA_BIN_COUNT];   /* pool, by class */
+  da_guard_stats_t guard;                /* guarded samples (not in the pool figures) */
 } da_totals_t;
 struct mallinfo2;
 /* Blocks on the heaps' delayed lists (pushed by free.c, collected in heap.c):
@@ -490,13 +516,18 @@ static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) 
 }
 /* Take the first block b of page's free list for malloc: its link is decoded
  * and checked, and b must carry the free key (so it is a free block start of
- * this page).  The end of the list and every failed check go to
- * da_pool_pop_slow, as a tail call, so the common case needs no stack frame. */
+ * this page).  The heap's sampling countdown (guard.c) goes down by the
+ * request.  The end of the list, every failed check and a countdown that went
+ * below zero go to da_pool_pop_slow, as a tail call, so the common case needs
+ * no stack frame. */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size);   /* free.c */
 static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
   uintptr_t t = (uintptr_t)b->next ^ heap->link_key;   /* next ^ b */
   if (unlikely((t & ~(uintptr_t)(DA_POOL_PAGE_SIZE - DA_ALIGN)) != 0 || b->key != (heap->free_key ^ (uintptr_t)b)))
     return da_pool_pop_slow(heap, page, b, size);
+  intptr_t left = heap->sample_left - (intptr_t)size;   /* after the checks: da_heap_empty is never written */
+  heap->sample_left = left;
+  if (unlikely(left < 0)) return da_pool_pop_slow(heap, page, b, size);
   page->free = (da_block_t *)(t ^ (uintptr_t)b);
   da_used_add(page, 1);
   b->key = 0;

@@ -14,6 +14,7 @@ extern char **environ;
 da_options_t da_options = {
   .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 100,
   .segment_cache = 8, .fault_every = 0, .purge_thread = 1, .harden = 0,
+  .guard_sample = DA_GUARD_SAMPLE_DEFAULT,
 };
 
 typedef struct option_s {
@@ -33,6 +34,7 @@ static const option_t option_table[] = {
   {"FAULT_EVERY", &da_options.fault_every, {0}, NULL},
   {"PURGE_THREAD", &da_options.purge_thread, {0}, NULL},
   {"HARDEN", &da_options.harden, {"0", "1", 0}, NULL},
+  {"GUARD_SAMPLE", &da_options.guard_sample, {0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {

@@ -60,6 +60,8 @@ static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 
   out(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
       mi->uordblks + mi->hblkhd, mi->uordblks, mi->hblkhd, t->remote_bytes);
   if (da_options.harden) out(s, "  hardened mode: %zu bytes freed, held in quarantine\n", t->quarantine_bytes);
+  out(s, "  guarded samples: %llu since start, %zu live (%zu bytes), %zu bytes mapped\n",
+      (ull)t->guard.sampled, t->guard.live_blocks, t->guard.live_bytes, t->guard.mapped);
   out(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
       t->dirty_bytes);
   out(s, "  caches: %zu segments (%zu bytes); huge cache: %zu mappings (%zu bytes)\n", t->cached_segments,
@@ -98,6 +100,8 @@ static void report_json(sink_t *s, const da_totals_t *t, const struct mallinfo2 
          "\"cached\": %zu, \"cached_bytes\": %zu},\n",
       (ull)t->huge_mallocs, (ull)t->huge_frees, t->huge_in_use, t->huge_count, t->huge_cached,
       t->huge_cached_bytes);
+  out(s, " \"guard\": {\"sampled\": %llu, \"live_blocks\": %zu, \"live_bytes\": %zu, \"mapped\": %zu},\n",
+      (ull)t->guard.sampled, t->guard.live_blocks, t->guard.live_bytes, t->guard.mapped);
   out(s, " \"free_runs\": {\"count\": %zu, \"bytes\": %zu, \"dirty_bytes\": %zu},\n", t->free_runs,
       t->free_runs_bytes, t->dirty_bytes);
   out(s, " \"heaps\": %zu, \"segments\": %zu, \"cached_segments\": %zu, \"adopted\": %llu,\n", t->heaps,

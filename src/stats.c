@@ -6,7 +6,8 @@
  * pool pages, bulk runs and free runs; the huge tier's counters and cache; the
  * blocks other threads freed that their owners have not collected yet (a pool
  * page's remote list carries its length, and free.c counts the blocks on the
- * heaps' delayed lists), which count as freed; per-heap counters; the OS
+ * heaps' delayed lists), which count as freed; per-heap counters; the
+ * guarded area's counters (its live blocks are in use, its used pages mapped); the OS
  * layer's atomics (da_os_stats.mapped is every byte dynalloc holds from the OS).
  *
  * Invariants: arena + hblkhd = mapped; uordblks + fordblks = arena;
@@ -132,7 +133,8 @@ void da_stats_totals(da_totals_t *t) {
   t->mapped_peak = atomic_load(&da_os_stats.mapped_peak);
   size_t guards = da_options.harden ? 2 * DA_SLICE_SIZE : 0;   /* inaccessible: not counted as mapped */
   size_t segs = (t->segments + t->cached_segments) * (DA_SEGMENT_SIZE - guards);
-  size_t other = segs + t->huge_in_use + t->huge_cached_bytes;
+  da_guard_stats(&t->guard);
+  size_t other = segs + t->huge_in_use + t->huge_cached_bytes + t->guard.mapped;
   t->meta_bytes = t->mapped > other ? t->mapped - other : 0;
 }
 
@@ -145,7 +147,7 @@ void da_stats_mallinfo2(const da_totals_t *t, struct mallinfo2 *mi) {
   mi->smblks = t->pool_free_blocks;
   mi->fsmblks = t->pool_free_bytes;
   mi->usmblks = t->mapped_peak;
-  mi->uordblks = t->segment_in_use;
+  mi->uordblks = t->segment_in_use + t->guard.live_bytes;
   mi->fordblks = mi->arena - mi->uordblks;
   mi->keepcost = t->dirty_bytes + t->empty_pool_bytes + t->huge_cached_bytes;
 }

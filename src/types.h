@@ -231,6 +231,7 @@ typedef struct da_counters_s {      /* statistics a heap keeps without atomics (
 typedef struct da_heap_s {
   uintptr_t        link_key;             /* da_link_key and da_free_key, copied here so that */
   uintptr_t        free_key;             /* the fast paths find them beside direct[] */
+  intptr_t         sample_left;          /* bytes until the next guarded sample (guard.c) */
   da_page_t       *direct_small[DA_DIRECT_SMALL_COUNT]; /* direct[] by (size + 15) / 16, to 1 KiB */
   da_page_t       *direct[DA_BIN_COUNT]; /* allocation page per bin; never NULL */
   da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */

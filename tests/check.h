@@ -99,6 +99,19 @@ static __attribute__((unused)) int test_hardened(void)
     return hard != NULL && strcmp(hard, "1") == 0;
 }
 
+/* DYNALLOC_GUARD_SAMPLE=1: every pool-sized block a guarded sample, whose usable size is the request. */
+static __attribute__((unused)) int test_guarded(void)
+{
+    const char *every = getenv("DYNALLOC_GUARD_SAMPLE");
+    return every != NULL && strcmp(every, "1") == 0;
+}
+
+/* Usable sizes are the requests (the hardened mode, or every block sampled). */
+static __attribute__((unused)) int test_exact_usable(void)
+{
+    return test_hardened() || test_guarded();
+}
+
 static __attribute__((unused)) int test_is_dynalloc(void)
 {
     if (test_dynalloc < 0) {
@@ -106,8 +119,8 @@ static __attribute__((unused)) int test_is_dynalloc(void)
         test_dynalloc = 1;
 #else
         void *p = malloc(1);
-        /* dynalloc's smallest class, or the request itself in its hardened mode */
-        test_dynalloc = p != NULL && malloc_usable_size(p) == (test_hardened() ? 1 : 16);
+        /* dynalloc's smallest class, or the request itself (hardened mode, guarded samples) */
+        test_dynalloc = p != NULL && malloc_usable_size(p) == (test_exact_usable() ? 1 : 16);
         free(p);
 #endif
     }

@@ -26,6 +26,9 @@
 #   valgrind                    da_ API programs on build/libdynalloc-prefix.a
 #   whitebox                    tests/whitebox_*.c
 #   harden-mmap, harden-sbrk    tests/harden_*.c, preloaded with DYNALLOC_HARDEN=1
+#   every-mmap, every-sbrk      tests/guard_*.c, preloaded with DYNALLOC_GUARD_SAMPLE=1
+#   default-rate                tests/guard_*.c with the argument `default`, the default rate
+#   guard                       the plain api_, libc_ and thr_ programs with DYNALLOC_GUARD_SAMPLE=1
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
@@ -192,7 +195,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -264,6 +267,7 @@ LIBC=$(names_of 'libc_*')
 THR=$(names_of 'thr_*')
 WB=$(names_of 'whitebox_*')
 HARD=$(names_of 'harden_*')
+GUARD=$(names_of 'guard_*')
 
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
@@ -314,6 +318,19 @@ for p in $HARD; do
         add "$p@harden-$b" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 DYNALLOC_BACKEND=$b \
             LD_PRELOAD="$LIB" "$OUT/harden/$p"
     done
+done
+for p in $GUARD; do
+    for b in mmap sbrk; do
+        add "$p@every-$b" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_GUARD_SAMPLE=1 DYNALLOC_BACKEND=$b \
+            LD_PRELOAD="$LIB" "$OUT/guard/$p"
+    done
+    add "$p@default-rate" "$T_DEFAULT" env -u DYNALLOC_GUARD_SAMPLE TEST_EXPECT_DYNALLOC=1 LD_PRELOAD="$LIB" \
+        "$OUT/guard/$p" default
+done
+for p in $API $LIBC $THR; do
+    case $p in misuse_*) continue ;; esac   # their reports are the default mode's
+    # every pool-sized block a guarded sample while the area has room
+    add "$p@guard" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_GUARD_SAMPLE=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
 done
 for p in $API $LIBC $THR; do
     case $p in misuse_*) continue ;; esac   # their reports are the default mode's

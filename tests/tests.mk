@@ -17,6 +17,7 @@
 #   thr_*             threads; standard names, and da_ names under the sanitizers
 #   whitebox_*        internals: linked with build/libdynalloc-prefix.a, -Isrc
 #   harden_*          the hardened mode: standard names, -Isrc for the layout, preloaded
+#   guard_*           guarded sampling: standard names, preloaded
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -26,6 +27,7 @@
 #   vg       da_ names, build/libdynalloc-prefix.a, for valgrind
 #   whitebox whitebox_* programs
 #   harden   harden_* programs
+#   guard    guard_* programs
 
 TEST_SAN_CC ?= clang
 TEST_OUT    := build/tests
@@ -38,6 +40,7 @@ TEST_LIBC   := $(basename $(notdir $(wildcard tests/libc_*.c)))
 TEST_THR    := $(basename $(notdir $(wildcard tests/thr_*.c)))
 TEST_WB     := $(basename $(notdir $(wildcard tests/whitebox_*.c)))
 TEST_HARDEN := $(basename $(notdir $(wildcard tests/harden_*.c)))
+TEST_GUARD  := $(basename $(notdir $(wildcard tests/guard_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
@@ -47,7 +50,8 @@ TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/tsan/,$(TEST_THR)) \
              $(addprefix $(TEST_OUT)/vg/,$(TEST_API)) \
              $(addprefix $(TEST_OUT)/whitebox/,$(TEST_WB)) \
-             $(addprefix $(TEST_OUT)/harden/,$(TEST_HARDEN))
+             $(addprefix $(TEST_OUT)/harden/,$(TEST_HARDEN)) \
+             $(addprefix $(TEST_OUT)/guard/,$(TEST_GUARD))
 
 .PHONY: test test-libs test-progs test-clean
 
@@ -97,6 +101,10 @@ $(TEST_OUT)/vg/%: tests/%.c $(TEST_HDRS) build/libdynalloc-prefix.a
 $(TEST_OUT)/harden/%: tests/%.c $(TEST_HDRS) src/types.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -Isrc $< -pthread -o $@
+
+$(TEST_OUT)/guard/%: tests/%.c $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/whitebox/%: tests/%.c $(wildcard src/*.h) include/dynalloc.h build/libdynalloc-prefix.a
 	@mkdir -p $(dir $@)

@@ -108,6 +108,9 @@ static void test_lookup(void) {
 }
 
 int main(void) {
+  /* the layout of pool pages is under test: no block goes to the guarded area */
+  da_process_init();
+  da_options.guard_sample = 0;
   test_classes();
   test_division();
   test_aligned_classes();

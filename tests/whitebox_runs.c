@@ -137,6 +137,9 @@ static void test_resident_set(void) {
 int main(void) {
   /* no purge between the rounds: the reuse checks look at dirty runs */
   setenv("DYNALLOC_PURGE_DELAY", "100000", 1);
+  /* the layout of pool pages is under test: no block goes to the guarded area */
+  da_process_init();
+  da_options.guard_sample = 0;
   test_name = "whitebox_runs";
   test_placement();
   test_dirty_reuse();
