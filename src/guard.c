@@ -308,14 +308,29 @@ static guard_slot_t *live_slot(const void *p, const char *func) {
   return s;
 }
 
+/* Whether [from, to) holds nothing but the pattern: eight bytes at a time. */
+static bool fill_intact(const uint8_t *from, const uint8_t *to) {
+  const uint64_t pattern = 0x0101010101010101u * GUARD_FILL;
+  for (; from < to && ((uintptr_t)from & 7) != 0; from++)
+    if (*from != GUARD_FILL) return false;
+  for (; from + 8 <= to; from += 8) {
+    uint64_t w;
+    memcpy(&w, from, 8);
+    if (w != pattern) return false;
+  }
+  for (; from < to; from++)
+    if (*from != GUARD_FILL) return false;
+  return true;
+}
+
 /* The pattern around s's block is intact, or the report. */
 static void check_fill(const guard_slot_t *s, const char *func) {
   const uint8_t *page = (const uint8_t *)(s->block & ~(uintptr_t)(GUARD_PAGE - 1));
-  const uint8_t *end = (const uint8_t *)s->block + s->size;
-  for (const uint8_t *q = page; q < (const uint8_t *)s->block; q++)
-    if (*q != GUARD_FILL) da_fatal("%s(): heap underflow before %p (%u bytes requested)", func, (void *)s->block, s->size);
-  for (const uint8_t *q = end; q < page + GUARD_PAGE; q++)
-    if (*q != GUARD_FILL) da_fatal("%s(): heap overflow past %p (%u bytes requested)", func, (void *)s->block, s->size);
+  const uint8_t *block = (const uint8_t *)s->block;
+  if (!fill_intact(page, block))
+    da_fatal("%s(): heap underflow before %p (%u bytes requested)", func, (void *)s->block, s->size);
+  if (!fill_intact(block + s->size, page + GUARD_PAGE))
+    da_fatal("%s(): heap overflow past %p (%u bytes requested)", func, (void *)s->block, s->size);
 }
 
 void da_guard_free(void *p, const char *func) {

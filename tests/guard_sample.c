@@ -8,9 +8,10 @@
  *    block, size) and whose stacks resolve: `addr2line -f -e OBJ OFFSET` of
  *    the first "allocated:" frame names the function that called malloc, of
  *    the first "freed:" (or "this free:") frame the one that called free;
- *  - a write into the alignment slack past a 13-byte block is reported by free,
- *    free of an address inside a sampled block is an invalid pointer, and
- *    free_sized wants the request;
+ *  - a write into the alignment slack past a 13-byte block, and one 100 bytes
+ *    before a right-aligned block, are reported by free; free of an address
+ *    inside a sampled block is an invalid pointer, and free_sized wants the
+ *    request;
  *  - realloc moves a sampled block with its bytes, and the old one faults;
  *  - malloc_usable_size is the request; mallinfo2 counts a sampled block's
  *    request as in use and its page as mapped while it lives, neither after;
@@ -141,6 +142,13 @@ static void slack_write(void *arg)
     free(arg);
 }
 
+static void write_far_before(void *arg)
+{
+    volatile char *p = arg;
+    p[-100] = 1;   /* in the page, before a right-aligned block */
+    free(arg);
+}
+
 static void free_inside(void *arg)
 {
     free((char *)arg + 8);
@@ -184,6 +192,8 @@ static void test_every(void)
     frame_function(out, "dynalloc:   this free:", fname, sizeof fname);
     CHECKF(strcmp(fname, "double_free") == 0, "double free: second free's frame 0 is \"%s\"", fname);
     CHECK(malloc_usable_size(p) == 64);
+    snprintf(line, sizeof line, "dynalloc: free(): heap underflow before %p (64 bytes requested)", (void *)p);
+    expect_abort("write 100 bytes before the block", write_far_before, p, line);
     snprintf(line, sizeof line, "dynalloc: free(): invalid pointer %p", p + 8);
     expect_abort("free inside a sampled block", free_inside, p, line);
     snprintf(line, sizeof line, "dynalloc: free_sized(): wrong size 63 for %p", (void *)p);
