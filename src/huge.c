@@ -4,7 +4,8 @@
  *  - A huge block is the first byte of its own mapping, aligned as asked (a
  *    page at least), and the mapping holds nothing else: no header beside the
  *    block, so neither an overflow or underflow of it nor a page the program
- *    maps next to it reaches allocator state.  A block that realloc moves at
+ *    maps next to it reaches allocator state.  In the hardened mode the
+ *    mapping ends in an inaccessible page, so an overflow faults.  A block that realloc moves at
  *    DA_REALLOC_MAP_MIN (256 KiB) or more gets one too.
  *  - Its descriptor (da_huge_t) lives in a metadata mapping that has an
  *    inaccessible page on either side (da_os_alloc_meta), found through an
@@ -83,6 +84,46 @@ void da_huge_cache_counts(size_t *count, size_t *bytes) {
 }
 
 static size_t round_pages(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
+
+/* ---- mappings ------------------------------------------------------------------------------------ */
+/* In the hardened mode every huge mapping ends in an inaccessible page (not
+ * counted as mapped), so a linear overflow faults at the block's last page
+ * instead of running into whatever the kernel maps next.  map is the block's
+ * part; the guard comes after it. */
+static size_t guard_size(void) { return da_options.harden ? DA_SLICE_SIZE : 0; }
+
+static void huge_unmap(uint8_t *block, size_t map) {
+  size_t g = guard_size();
+  if (g != 0) da_os_protect(block + map, g, true);   /* counted again, then all of it given back */
+  da_os_free(block, map + g, false);
+}
+
+static uint8_t *huge_map(size_t map, size_t align) {
+  size_t g = guard_size();
+  uint8_t *block = da_os_alloc_huge(map + g, align, 0);
+  if (block != NULL && g != 0 && !da_os_protect(block + map, g, false)) {
+    da_os_free(block, map + g, false);
+    return NULL;
+  }
+  return block;
+}
+
+/* mremap needs one mapping: the guard is made accessible for the move, then
+ * inaccessible again at the new end (or the old one, where the OS refused).
+ * A guard that held the block's bytes (the block shrank) is purged first, so
+ * that it reads as zero when it is part of a block again (calloc counts on the
+ * bytes past a cached mapping's block being zero). */
+static uint8_t *huge_remap(uint8_t *block, size_t old_map, size_t map) {
+  size_t g = guard_size();
+  if (g != 0) da_os_protect(block + old_map, g, true);
+  uint8_t *moved = da_os_remap(block, old_map + g, map + g, DA_SLICE_SIZE);
+  if (g != 0) {
+    uint8_t *guard = moved != NULL ? moved + map : block + old_map;
+    if (moved != NULL && map < old_map) da_os_purge(guard, g);
+    da_os_protect(guard, g, false);
+  }
+  return moved;
+}
 
 /* ---- descriptors and the table (changed under huge_lock) -------------------------------- */
 /* Lookups take no lock: the table is a seqlock.  A writer (huge_lock held) makes
@@ -273,9 +314,9 @@ static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
   *dirty = h->map_size;
   if (pick != fit) {
     if (h->map_size < map) da_huge_cache_shed();
-    uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
+    uint8_t *moved = huge_remap(h->block, h->map_size, map);
     if (moved == NULL) {   /* the OS refused: give it back, the caller maps afresh */
-      da_os_free(h->block, h->map_size, false);
+      huge_unmap(h->block, h->map_size);
       da_lock(&huge_lock);
       desc_delete(h);
       da_unlock(&huge_lock);
@@ -327,7 +368,7 @@ void da_huge_cache_trim(bool all) {
     }
   }
   da_unlock(&huge_lock);
-  for (size_t i = 0; i < n; i++) da_os_free(expired[i]->block, expired[i]->map_size, false);
+  for (size_t i = 0; i < n; i++) huge_unmap(expired[i]->block, expired[i]->map_size);
   da_lock(&huge_lock);
   for (size_t i = 0; i < n; i++) desc_delete(expired[i]);
   da_unlock(&huge_lock);
@@ -357,16 +398,16 @@ static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
   da_huge_t *h = align == DA_SLICE_SIZE ? huge_cache_take(map, &dirty) : NULL;
   bool fresh = h == NULL;
   if (fresh) {
-    uint8_t *block = da_os_alloc_huge(map, align, 0);
+    uint8_t *block = huge_map(map, align);
     if (block == NULL) {   /* out of memory: give back what is free, try once more */
       da_heap_release_free(da_heap_tls);
-      block = da_os_alloc_huge(map, align, 0);
+      block = huge_map(map, align);
     }
     if (block == NULL) { errno = ENOMEM; return NULL; }
     da_lock(&huge_lock);
     h = desc_new();
     da_unlock(&huge_lock);
-    if (h == NULL) { da_os_free(block, map, false); errno = ENOMEM; return NULL; }
+    if (h == NULL) { huge_unmap(block, map); errno = ENOMEM; return NULL; }
     block_set(h, block);
     h->map_size = map;
   }
@@ -376,7 +417,7 @@ static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
   if (placed) table_insert(h);
   da_unlock(&huge_lock);
   if (!placed) {
-    da_os_free(h->block, h->map_size, false);
+    huge_unmap(h->block, h->map_size);
     da_lock(&huge_lock);
     desc_delete(h);
     da_unlock(&huge_lock);
@@ -425,7 +466,7 @@ static void huge_free(da_page_t *page, const char *func) {
     da_purger_notify();
     return;
   }
-  da_os_free(h->block, h->map_size, false);
+  huge_unmap(h->block, h->map_size);
   da_lock(&huge_lock);
   desc_delete(h);
   da_unlock(&huge_lock);
@@ -454,7 +495,7 @@ static void *huge_realloc(da_page_t *page, size_t size) {
   da_lock(&huge_lock);
   table_remove(h);
   da_unlock(&huge_lock);
-  uint8_t *moved = da_os_remap(h->block, h->map_size, map, DA_SLICE_SIZE);
+  uint8_t *moved = huge_remap(h->block, h->map_size, map);
   if (moved != NULL) {
     atomic_fetch_add_explicit(&huge_live_bytes, map - h->map_size, memory_order_relaxed);
     block_set(h, moved);

@@ -10,7 +10,8 @@
  *  - malloc_usable_size is the request, free_sized wants it exactly;
  *  - blocks of a fresh page are not handed out in address order;
  *  - a one-byte overflow of a posix_memalign'ed block is reported too;
- *  - the slices below and above a segment's metadata are inaccessible (a write faults).
+ *  - the slices below and above a segment's metadata are inaccessible (a write faults);
+ *  - the page after a huge block is inaccessible: fresh, grown by realloc, reused from the cache.
  * Run with DYNALLOC_HARDEN=1 and dynalloc preloaded (the runner's @harden-*
  * modes); anywhere else it skips.
  */
@@ -19,6 +20,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/mman.h>
 
 static void overflow_free(void *arg)
 {
@@ -84,6 +86,17 @@ static void write_guard_below(void *arg)
     volatile unsigned char *guard = (unsigned char *)((uintptr_t)arg & ~(uintptr_t)(DA_SEGMENT_SIZE - 1));
     signal(SIGSEGV, SIG_DFL);
     guard[DA_SLICE_SIZE - 1] = 1;   /* the last byte below the header */
+}
+
+/* The first byte past a huge block's pages: it must be dynalloc's guard, which
+ * no mapping can take (without one, the child maps a page of its own there,
+ * as the kernel may place any mapping, and the write lands in it). */
+static void write_past_huge(void *arg)
+{
+    volatile unsigned char *end = (unsigned char *)arg + malloc_usable_size(arg);
+    signal(SIGSEGV, SIG_DFL);
+    mmap((void *)end, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    *end = 1;
 }
 
 static int faults(void (*fn)(void *), void *p)
@@ -173,5 +186,22 @@ int main(void)
     CHECKF(faults(write_guard_below, p), "a write to the slice below the metadata of %p's segment did not fault", p);
     test_checks += 2;
     printf("  ok  %-34s\n", "guard slices around the metadata");
+
+    /* a huge block's mapping ends in an inaccessible page: fresh, grown by mremap, from the cache */
+    char *h = malloc((size_t)3 << 20);
+    CHECK(h != NULL);
+    memset(h, 1, malloc_usable_size(h));
+    CHECKF(faults(write_past_huge, h), "a write past the huge block %p did not fault", (void *)h);
+    h = realloc(h, (size_t)9 << 20);
+    CHECK(h != NULL);
+    memset(h, 2, malloc_usable_size(h));
+    CHECKF(faults(write_past_huge, h), "a write past the huge block %p grown by realloc did not fault", (void *)h);
+    free(h);
+    h = malloc((size_t)5 << 20);
+    CHECK(h != NULL);
+    memset(h, 3, malloc_usable_size(h));
+    CHECKF(faults(write_past_huge, h), "a write past the huge block %p from the cache did not fault", (void *)h);
+    free(h);
+    printf("  ok  %-34s\n", "guard page after huge blocks");
     return test_done();
 }
