@@ -19,11 +19,22 @@
 /* Every path but the pool fast path is marked busy (lock.c): a fork from a
  * signal handler that interrupted it gives the child a fresh heap. */
 DA_NOINLINE void *da_alloc_large(size_t size, size_t align, bool zero) {
-  if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  if (size > (size_t)PTRDIFF_MAX - 1) { errno = ENOMEM; return NULL; }
+  bool harden = da_options.harden;   /* a byte at least for the canary */
   da_busy_enter();
-  void *p = da_bulk_alloc(da_heap_tls, size, align, zero);
+  void *p = da_bulk_alloc(da_heap_tls, size + harden, align, zero);
+  if (harden && p != NULL) da_harden_large_set(da_checked_page(p, "malloc", "freed pointer"), p, size);
   da_busy_leave();
   return p;
+}
+
+/* Hardened mode: the request of q, a block realloc made for size bytes (a
+ * guarded sample keeps the one it was made for). */
+static void harden_request(void *q, size_t size) {
+  if (da_guard_contains(q)) return;
+  da_page_t *page = da_checked_page(q, "realloc", "freed pointer");
+  if (page->kind != DA_KIND_POOL) da_harden_large_set(page, q, size);
+  else if (da_page_hardened(page)) da_harden_resize(page, q, size);
 }
 
 /* The allocation page of bin has no free block (da_pool_pop_slow). */
@@ -43,6 +54,7 @@ static DA_NOINLINE void *malloc_large(size_t size) {
     da_page_t *page = heap->direct[bin];
     return da_pool_pop(heap, page, page->free, size);
   }
+  if (unlikely(da_options.harden)) return da_alloc_large(size, DA_ALIGN, false);   /* with its canary */
   da_busy_enter();
   void *p = da_bulk_cache_malloc(heap, size);
   da_busy_leave();
@@ -104,15 +116,21 @@ static void *realloc_marked(void *p, size_t size) {
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  if (unlikely(da_options.harden) && da_page_hardened(page)) {   /* usable is the request: kept while it fits */
+  bool harden = da_options.harden;   /* usable is the request: the block is kept while it fits */
+  if (unlikely(harden) && da_page_hardened(page)) {
     if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
+  } else if (unlikely(harden) && page->kind != DA_KIND_POOL) {
+    size_t room = da_bulk_usable(page, p);
+    if (size < room && size >= room / 2) { da_harden_large_set(page, p, size); return p; }
   } else if (size <= usable && size >= usable / 2) {
     return p;
   }
   if (page->kind == DA_KIND_HUGE) {
-    void *q = da_huge_realloc(page, p, size);
+    void *q = da_huge_realloc(page, p, size + harden);
+    if (q != NULL && harden) da_harden_large_set(page, q, size);
     if (q != NULL) return q;
-  } else if (page->kind == DA_KIND_BULK && size > usable && da_bulk_grow(page, size)) {
+  } else if (page->kind == DA_KIND_BULK && size > usable && da_bulk_grow(page, size + harden)) {
+    if (harden) da_harden_large_set(page, p, size);
     return p;
   }
   /* A block that grows past a page moves with a quarter to spare: a string or
@@ -123,6 +141,7 @@ static void *realloc_marked(void *p, size_t size) {
   if (q == NULL && want != size) q = da_malloc(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);
+  if (unlikely(harden)) harden_request(q, size);
   da_free(p);
   return q;
 }

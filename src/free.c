@@ -182,6 +182,7 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
 static void free_checked(void *p, const char *func) {
   if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
+  if (unlikely(da_options.harden) && page->kind != DA_KIND_POOL) da_harden_large_size(page, p, func);
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
@@ -217,7 +218,8 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
   uint16_t kf = kind_and_flags(page);
   da_busy_enter();
   bool done = false;
-  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && da_bulk_cache_free(heap, page, p)) {
+  if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
+      da_bulk_cache_free(heap, page, p)) {
     done = true;
   } else if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
     da_block_t *b = p;
@@ -284,7 +286,7 @@ size_t da_usable_page(const void *p, const char *func, da_page_t **page) {
   *page = da_checked_page(p, func, "freed pointer");
   if ((*page)->kind == DA_KIND_POOL)   /* hardened: the request */
     return unlikely(da_options.harden) ? da_harden_size(*page, p, func) : (*page)->block_size;
-  return da_bulk_usable(*page, p);
+  return unlikely(da_options.harden) ? da_harden_large_size(*page, p, func) : da_bulk_usable(*page, p);
 }
 
 size_t da_usable_size(const void *p, const char *func) {
@@ -310,6 +312,8 @@ void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   bool ok = size <= usable;
   if (da_page_hardened(page)) {
     ok = size == da_harden_size(page, p, func);   /* the request is known exactly */
+  } else if (unlikely(da_options.harden) && page->kind != DA_KIND_POOL) {
+    ok = size == da_harden_large_size(page, p, func);
   } else if (ok && size < usable / 2) {
     if (page->kind == DA_KIND_POOL) {
       ok = (align > DA_ALIGN ? da_aligned_class(size, align) : da_size_class(size)) == page->bin;

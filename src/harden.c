@@ -101,6 +101,32 @@ size_t da_harden_size(const da_page_t *page, const void *p, const char *func) {
 /* realloc kept the block: the request size is now n (< block_size). */
 void da_harden_resize(const da_page_t *page, void *p, size_t n) { canary_set(page, p, n); }
 
+/* ---- blocks above 32 KiB: bulk runs and huge blocks ------------------------------------------ */
+/* The request of a bulk run is kept in its header's magic (unused while the run
+ * is live), of a huge block in its descriptor: both are metadata, where no
+ * write past the block reaches.  The canary follows the request up to the end
+ * of the block's pages (a huge block's pages end in a guard page). */
+static size_t large_room(const da_page_t *page, const void *p) { return da_bulk_usable(page, p); }
+
+void da_harden_large_set(da_page_t *page, void *p, size_t n) {
+  if (page->kind == DA_KIND_HUGE) ((da_huge_t *)page)->request = n;
+  else page->magic = (uint32_t)n;
+  size_t room = large_room(page, p) - n;
+  uint8_t canary[DA_CANARY_MAX];
+  canary_bytes(p, n, canary);
+  memcpy((uint8_t *)p + n, canary, room < DA_CANARY_MAX ? room : DA_CANARY_MAX);
+}
+
+size_t da_harden_large_size(const da_page_t *page, const void *p, const char *func) {
+  size_t n = page->kind == DA_KIND_HUGE ? ((const da_huge_t *)page)->request : page->magic;
+  size_t room = large_room(page, p);
+  uint8_t canary[DA_CANARY_MAX];
+  canary_bytes(p, n, canary);
+  if (n > room || memcmp((const uint8_t *)p + n, canary, room - n < DA_CANARY_MAX ? room - n : DA_CANARY_MAX) != 0)
+    da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
+  return n;
+}
+
 static size_t fill_end(const da_page_t *page) {
   return page->block_size < DA_FILL_MAX ? page->block_size : DA_FILL_MAX;
 }

@@ -332,6 +332,8 @@ void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *fun
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
 void   da_harden_fill(const da_page_t *page, void *p);
+void   da_harden_large_set(da_page_t *page, void *p, size_t n);     /* bulk runs, huge blocks */
+size_t da_harden_large_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_flush(da_heap_t *heap);
 extern _Atomic(size_t) da_quarantined[DA_BIN_COUNT];   /* blocks in the quarantines, by bin */
 bool   da_harden_segment_init(da_segment_t *seg);

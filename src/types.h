@@ -207,6 +207,7 @@ typedef struct da_huge_s {
   uint8_t           *block;         /* the block: the start of its mapping */
   size_t             map_size;      /* bytes mapped = the block's usable size */
   uint64_t           cached_at;     /* ms when it entered the huge cache */
+  size_t             request;       /* hardened mode: the request (harden.c) */
   struct da_huge_s  *next;          /* list of unused descriptors */
 } da_huge_t;
 

@@ -1,6 +1,7 @@
 /* harden_misuse.c — what DYNALLOC_HARDEN=1 adds, each misuse in a child (misuse.h):
- *  - a write one byte past the request (pool and bulk-class blocks) is reported
- *    by free, by realloc and by malloc_usable_size:
+ *  - a write one byte past the request (pool and bulk-class blocks; bulk runs
+ *    and huge blocks, also once realloc kept them smaller or grew them) is
+ *    reported by free, by realloc and by malloc_usable_size:
  *      dynalloc: free(): heap overflow past 0x… (N bytes requested)
  *  - a write into a freed block (past its two list words), once the block has
  *    left the quarantine (malloc_trim empties it), is reported when malloc hands
@@ -88,15 +89,21 @@ static void write_guard_below(void *arg)
     guard[DA_SLICE_SIZE - 1] = 1;   /* the last byte below the header */
 }
 
-/* The first byte past a huge block's pages: it must be dynalloc's guard, which
- * no mapping can take (without one, the child maps a page of its own there,
- * as the kernel may place any mapping, and the write lands in it). */
+/* Past a huge block's request, page by page: its mapping's pages take the
+ * write, and the page after them must be dynalloc's guard, which faults.
+ * Where a page is free to take (no guard), the child maps one of its own there,
+ * as the kernel may place any mapping, and the write lands in it: no fault. */
 static void write_past_huge(void *arg)
 {
-    volatile unsigned char *end = (unsigned char *)arg + malloc_usable_size(arg);
+    uintptr_t at = ((uintptr_t)arg + malloc_usable_size(arg) + 4096) & ~(uintptr_t)4095;
     signal(SIGSEGV, SIG_DFL);
-    mmap((void *)end, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-    *end = 1;
+    for (int i = 0; i < 4096; i++, at += 4096) {
+        void *own = mmap((void *)at, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                         -1, 0);
+        *(volatile unsigned char *)at = 1;
+        if (own != MAP_FAILED)
+            _exit(0);
+    }
 }
 
 static int faults(void (*fn)(void *), void *p)
@@ -150,6 +157,28 @@ int main(void)
     void *r = malloc(5000);
     snprintf(line, sizeof line, "dynalloc: malloc_usable_size(): heap overflow past %p (5000 bytes requested)", r);
     expect_abort("overflow seen by malloc_usable_size", overflow_usable, r, line);
+
+    /* above 32 KiB: a bulk run and a huge block, also after realloc kept or grew them */
+    static const size_t large[] = { 40000, 100000, (size_t)3 << 20 };
+    for (int i = 0; i < 3; i++) {
+        char what[64];
+        void *b = malloc(large[i]);
+        CHECK(b != NULL && malloc_usable_size(b) == large[i]);
+        snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (%zu bytes requested)", b, large[i]);
+        snprintf(what, sizeof what, "overflow by one byte, %zu B", large[i]);
+        expect_abort(what, overflow_free, b, line);
+        void *k = realloc(b, large[i] - 1000);   /* kept: the canary moves */
+        CHECK(k == b && malloc_usable_size(k) == large[i] - 1000);
+        snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (%zu bytes requested)", k, large[i] - 1000);
+        snprintf(what, sizeof what, "… after realloc kept it smaller");
+        expect_abort(what, overflow_free, k, line);
+        void *g = realloc(k, large[i] * 2);   /* grown in place or moved */
+        CHECK(g != NULL && malloc_usable_size(g) == large[i] * 2);
+        snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (%zu bytes requested)", g, large[i] * 2);
+        snprintf(what, sizeof what, "… after realloc grew it");
+        expect_abort(what, overflow_free, g, line);
+        free_sized(g, large[i] * 2);
+    }
 
     void *al = NULL;
     CHECK(posix_memalign(&al, 64, 128) == 0 && ((uintptr_t)al & 63) == 0 && malloc_usable_size(al) == 128);
