@@ -109,22 +109,12 @@ void *da_alloc_zeroed(size_t size) {
   return da_alloc_large(size, DA_ALIGN, true);
 }
 
-/* realloc: keep the block when the new size fits and wastes less than half of
- * it; huge blocks are resized by remapping; everything else moves. */
-static void *realloc_marked(void *p, size_t size) {
-  if (da_guard_contains(p)) return da_guard_realloc(p, size);
-  da_page_t *page;
-  size_t usable = da_usable_page(p, "realloc", &page);
+/* realloc's move: the block (of usable bytes, header page) does not keep, or
+ * keeps no longer; huge blocks are resized by remapping, bulk runs grown in
+ * place when the pages after them are free, everything else moves.  harden:
+ * the block's canary is set anew wherever it ends up. */
+static DA_NOINLINE void *realloc_move(void *p, size_t size, da_page_t *page, size_t usable, bool harden) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  bool harden = da_options.harden;   /* usable is the request: the block is kept while it fits */
-  if (unlikely(harden) && da_page_hardened(page)) {
-    if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
-  } else if (unlikely(harden) && page->kind != DA_KIND_POOL) {
-    size_t room = da_bulk_usable(page, p);
-    if (size < room && size >= room / 2) { da_harden_large_set(page, p, size); return p; }
-  } else if (size <= usable && size >= usable / 2) {
-    return p;
-  }
   if (page->kind == DA_KIND_HUGE) {
     void *q = da_huge_realloc(page, p, size + harden);
     if (q != NULL && harden) da_harden_large_set(page, q, size);
@@ -144,6 +134,35 @@ static void *realloc_marked(void *p, size_t size) {
   if (unlikely(harden)) harden_request(q, size);
   da_free(p);
   return q;
+}
+
+/* realloc in hardened mode: usable is the request, and the block is kept (its
+ * canary moved) while the new size fits its class or pages and wastes less
+ * than half of them. */
+static DA_NOINLINE void *realloc_hardened(void *p, size_t size) {
+  if (da_guard_contains(p)) return da_guard_realloc(p, size);
+  da_page_t *page;
+  size_t usable = da_usable_page(p, "realloc", &page);
+  if (da_page_hardened(page)) {
+    if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
+  } else if (page->kind != DA_KIND_POOL) {
+    size_t room = da_bulk_usable(page, p);
+    if (size < room && size >= room / 2) { da_harden_large_set(page, p, size); return p; }
+  }
+  return realloc_move(p, size, page, usable, true);
+}
+
+/* realloc: keep the block when the new size fits and wastes less than half of
+ * it (a size above PTRDIFF_MAX never fits); else realloc_move.  A guarded
+ * sample is the one pointer outside the segments that da_checked_page does not
+ * report or take for a huge block (it returns NULL). */
+static void *realloc_marked(void *p, size_t size) {
+  if (unlikely(da_options.harden)) return realloc_hardened(p, size);
+  da_page_t *page = da_checked_page(p, "realloc", "freed pointer");
+  if (unlikely(page == NULL)) return da_guard_realloc(p, size);
+  size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
+  if (size <= usable && size >= usable / 2) return p;
+  return realloc_move(p, size, page, usable, false);
 }
 
 void *da_realloc_core(void *p, size_t size) {

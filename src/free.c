@@ -145,10 +145,13 @@ static bool bulk_block_ok(const da_segment_t *seg, const da_page_t *page, const 
 }
 
 /* Validate p for func; returns its header or aborts.  A pointer into a free run
- * at a page boundary (where bulk blocks start) is reported as freed. */
+ * at a page boundary (where bulk blocks start) is reported as freed.  NULL for
+ * a pointer into the guarded area (guard.c), which every caller but realloc
+ * has sent there before. */
 da_page_t *da_checked_page(const void *p, const char *func, const char *freed_word) {
   da_page_t *page = da_page_of(p);
-  if (page == NULL) {   /* not in a segment: a huge block, or not dynalloc's */
+  if (page == NULL) {   /* not in a segment: a guarded sample, a huge block, or not dynalloc's */
+    if (da_guard_contains(p)) return NULL;
     da_huge_t *h = da_huge_find(p);
     if (h == NULL) da_invalid(func, "invalid pointer", p);
     return &h->page;
