@@ -112,7 +112,8 @@ void *da_alloc_zeroed(size_t size) {
 /* realloc's move: the block (of usable bytes, header page) does not keep, or
  * keeps no longer; huge blocks are resized by remapping, bulk runs grown in
  * place when the pages after them are free, everything else moves.  harden:
- * the block's canary is set anew wherever it ends up. */
+ * the block's canary is set anew wherever it ends up (a mapping of its own
+ * gets a byte for it, as da_alloc_large gives one). */
 static DA_NOINLINE void *realloc_move(void *p, size_t size, da_page_t *page, size_t usable, bool harden) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (page->kind == DA_KIND_HUGE) {
@@ -127,7 +128,7 @@ static DA_NOINLINE void *realloc_move(void *p, size_t size, da_page_t *page, siz
    * vector grown in small steps is then copied O(log n) times, not once a page. */
   size_t want = size;
   if (size > usable && size > DA_POOL_MAX && usable + usable / 4 > size) want = usable + usable / 4;
-  void *q = size > usable && want >= DA_REALLOC_MAP_MIN ? da_huge_alloc(want) : da_malloc(want);
+  void *q = size > usable && want >= DA_REALLOC_MAP_MIN ? da_huge_alloc(want + harden) : da_malloc(want);
   if (q == NULL && want != size) q = da_malloc(size);
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);

@@ -230,6 +230,8 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
       da_free_remote(page, b);
       done = true;
     }
+  } else if ((kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8) && DA_DEBUG < 3) {
+    done = da_harden_free_block(heap, page, p);   /* the hardened mode's pool blocks */
   }
   if (!done) free_checked(p, "free");
   da_busy_leave();

@@ -27,13 +27,11 @@
 #include <string.h>
 
 #define DA_FILL_BYTE         0xdf
-#define DA_FILL_MAX          4096
+#define DA_FILL_MAX          256
 #define DA_CANARY_MAX        16
 #define DA_QUARANTINE_BLOCKS 1024
 #define DA_QUARANTINE_BYTES  ((size_t)1 << 20)
 #define DA_SIZE_TABLE_BYTES  (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE * (DA_POOL_PAGE_SIZE / DA_ALIGN) * sizeof(uint16_t))
-
-_Atomic(size_t) da_quarantined[DA_BIN_COUNT];
 
 /* ---- the size table ----------------------------------------------------------------------- */
 bool da_harden_segment_init(da_segment_t *seg) {
@@ -63,37 +61,59 @@ void da_harden_segment_purge(da_segment_t *seg) {
 }
 
 /* ---- canary and fill ---------------------------------------------------------------------- */
+/* Every byte has its top bit set: a write of text past the request (ASCII, the
+ * terminating NUL) always differs from the canary; another byte value is
+ * missed only where it equals the canary's byte there (1 in 128). */
 static uint64_t canary_word(const void *p) {
-  return ((uintptr_t)p ^ da_free_key) * 0x9e3779b97f4a7c15u;
+  return (((uintptr_t)p ^ da_free_key) * 0x9e3779b97f4a7c15u) | 0x8080808080808080u;
+}
+
+/* The canary of block p runs from byte n to n + DA_CANARY_MAX or the block's
+ * end (end): byte i of it is byte i mod 8 of canary_word(p), so the eight
+ * bytes from block offset off are that word rotated by off mod 8 bytes. */
+static uint64_t canary_at(uint64_t w, size_t off) {
+  unsigned r = (unsigned)(off & 7) * 8;
+  return r ? (w >> r) | (w << (64 - r)) : w;
+}
+
+static uint64_t load64(const uint8_t *q) { uint64_t v; memcpy(&v, q, 8); return v; }
+static void store64(uint8_t *q, uint64_t v) { memcpy(q, &v, 8); }
+
+/* Eight bytes or more: two words (overlapping when fewer than 16); fewer (the
+ * request ends in the block's last word, which starts at a multiple of 8): the
+ * last word's bytes from n on, the program's bytes below n kept. */
+static void canary_write(uint8_t *p, size_t n, size_t end) {
+  uint64_t w = canary_word(p);
+  if (end - n >= 8) {
+    store64(p + n, canary_at(w, n));
+    store64(p + end - 8, canary_at(w, end - 8));
+  } else {
+    uint64_t mask = ~(uint64_t)0 << (8 * (n & 7));
+    store64(p + end - 8, (load64(p + end - 8) & ~mask) | (w & mask));
+  }
+}
+
+static bool canary_intact(const uint8_t *p, size_t n, size_t end) {
+  uint64_t w = canary_word(p);
+  if (end - n >= 8)
+    return load64(p + n) == canary_at(w, n) && load64(p + end - 8) == canary_at(w, end - 8);
+  uint64_t mask = ~(uint64_t)0 << (8 * (n & 7));
+  return ((load64(p + end - 8) ^ w) & mask) == 0;
 }
 
 static size_t canary_end(const da_page_t *page, size_t n) {
   return n + DA_CANARY_MAX < page->block_size ? n + DA_CANARY_MAX : page->block_size;
 }
 
-/* The canary of block p from byte n on: byte i of the block is byte i mod 8 of
- * canary_word(p), so the 16 bytes from n are that word rotated, twice. */
-static void canary_bytes(const void *p, size_t n, uint8_t out[DA_CANARY_MAX]) {
-  uint64_t w = canary_word(p);
-  unsigned r = (unsigned)(n & 7) * 8;
-  w = r ? (w >> r) | (w << (64 - r)) : w;
-  memcpy(out, &w, 8);
-  memcpy(out + 8, &w, 8);
-}
-
 static void canary_set(const da_page_t *page, void *p, size_t n) {
-  uint8_t canary[DA_CANARY_MAX];
-  canary_bytes(p, n, canary);
-  memcpy((uint8_t *)p + n, canary, canary_end(page, n) - n);
+  canary_write(p, n, canary_end(page, n));
   *size_slot(page, p) = (uint16_t)n;
 }
 
 /* The request size of live block p, its canary checked for func. */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func) {
   size_t n = *size_slot(page, p);
-  uint8_t canary[DA_CANARY_MAX];
-  canary_bytes(p, n, canary);
-  if (n >= page->block_size || memcmp((const uint8_t *)p + n, canary, canary_end(page, n) - n) != 0)
+  if (n >= page->block_size || !canary_intact(p, n, canary_end(page, n)))
     da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
   return n;
 }
@@ -112,17 +132,13 @@ void da_harden_large_set(da_page_t *page, void *p, size_t n) {
   if (page->kind == DA_KIND_HUGE) ((da_huge_t *)page)->request = n;
   else page->magic = (uint32_t)n;
   size_t room = large_room(page, p) - n;
-  uint8_t canary[DA_CANARY_MAX];
-  canary_bytes(p, n, canary);
-  memcpy((uint8_t *)p + n, canary, room < DA_CANARY_MAX ? room : DA_CANARY_MAX);
+  canary_write(p, n, n + (room < DA_CANARY_MAX ? room : DA_CANARY_MAX));
 }
 
 size_t da_harden_large_size(const da_page_t *page, const void *p, const char *func) {
   size_t n = page->kind == DA_KIND_HUGE ? ((const da_huge_t *)page)->request : page->magic;
   size_t room = large_room(page, p);
-  uint8_t canary[DA_CANARY_MAX];
-  canary_bytes(p, n, canary);
-  if (n > room || memcmp((const uint8_t *)p + n, canary, room - n < DA_CANARY_MAX ? room - n : DA_CANARY_MAX) != 0)
+  if (n >= room || !canary_intact(p, n, n + (room - n < DA_CANARY_MAX ? room - n : DA_CANARY_MAX)))
     da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
   return n;
 }
@@ -131,16 +147,24 @@ static size_t fill_end(const da_page_t *page) {
   return page->block_size < DA_FILL_MAX ? page->block_size : DA_FILL_MAX;
 }
 
-/* The bytes of a free block after its link and key (block sizes are multiples of 16). */
+#define DA_FILL_WORD (DA_FILL_BYTE * 0x0101010101010101u)
+
+/* Blocks are 16-byte aligned and their sizes multiples of 16: the fill and its
+ * check go 16 bytes at a time. */
+typedef uint64_t fill_t __attribute__((vector_size(16)));
+static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
+
+/* The bytes of a free block after its link and key, up to DA_FILL_MAX. */
 void da_harden_fill(const da_page_t *page, void *p) {
-  memset((uint8_t *)p + sizeof(da_block_t), DA_FILL_BYTE, fill_end(page) - sizeof(da_block_t));
+  fill_t *v = p, *end = (fill_t *)((uint8_t *)p + fill_end(page));
+  for (v++; v < end; v++) *v = fill_pattern;
 }
 
 static void fill_check(const da_page_t *page, const void *p) {
-  static const uint8_t filled[DA_FILL_MAX] = { [0 ... DA_FILL_MAX - 1] = DA_FILL_BYTE };
-  size_t len = fill_end(page) - sizeof(da_block_t);
-  if (memcmp((const uint8_t *)p + sizeof(da_block_t), filled, len) != 0)
-    da_fatal("malloc(): use after free of %p", p);
+  const fill_t *v = p, *end = (const fill_t *)((const uint8_t *)p + fill_end(page));
+  fill_t diff = { 0, 0 };
+  for (v++; v < end; v++) diff |= *v ^ fill_pattern;
+  if ((diff[0] | diff[1]) != 0) da_fatal("malloc(): use after free of %p", p);
 }
 
 /* ---- malloc -------------------------------------------------------------------------------- */
@@ -167,10 +191,17 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
 }
 
 /* ---- free and the quarantine ------------------------------------------------------------- */
+/* The page of b, a block of a pool page: pool pages start on 64 KiB boundaries
+ * of their segment, so the header is the one of b's 64 KiB window. */
+static da_page_t *pool_page_of(const da_block_t *b) {
+  da_segment_t *seg = da_segment_of(b);
+  return &seg->pages[(((uintptr_t)b - (uintptr_t)seg) >> DA_POOL_PAGE_SHIFT) * DA_POOL_PAGE_SLICES];
+}
+
 /* The block leaves the quarantine: freed as the default mode frees it (the
  * owner's block of a page that is not full as free's fast path frees it). */
 static void release(da_heap_t *heap, da_block_t *b) {
-  da_page_t *page = da_page_of(b);
+  da_page_t *page = pool_page_of(b);
   if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
     da_link_set(b, page->free, da_link_key);
     page->free = b;
@@ -184,13 +215,18 @@ static void release(da_heap_t *heap, da_block_t *b) {
   }
 }
 
+/* Only the owner writes its counts; the statistics read them (no read-modify-write). */
+static void quarantined_add(da_heap_t *heap, size_t bin, int d) {
+  __atomic_store_n(&heap->quarantined[bin], heap->quarantined[bin] + (uint32_t)d, __ATOMIC_RELAXED);
+}
+
 static void quarantine_evict(da_heap_t *heap) {
   da_block_t *b = heap->quarantine[heap->quarantine_head];
   heap->quarantine_head = (heap->quarantine_head + 1) % DA_QUARANTINE_BLOCKS;
   heap->quarantine_len--;
-  da_page_t *page = da_page_of(b);
+  da_page_t *page = pool_page_of(b);
   heap->quarantine_bytes -= page->block_size;
-  atomic_fetch_sub_explicit(&da_quarantined[page->bin], 1, memory_order_relaxed);
+  quarantined_add(heap, page->bin, -1);
   release(heap, b);
 }
 
@@ -222,5 +258,17 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
   heap->quarantine[(heap->quarantine_head + heap->quarantine_len) % DA_QUARANTINE_BLOCKS] = b;
   heap->quarantine_len++;
   heap->quarantine_bytes += bytes;
-  atomic_fetch_add_explicit(&da_quarantined[page->bin], 1, memory_order_relaxed);
+  quarantined_add(heap, page->bin, 1);
+}
+
+/* free of p, a pointer into the hardened pool page page (free_other's test, with
+ * the block start and free key checked as the default fast path checks them):
+ * false when those checks fail, and free_checked reports it. */
+bool da_harden_free_block(da_heap_t *heap, da_page_t *page, void *p) {
+  da_block_t *b = p;
+  if (da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1))) >= DA_GET(page->capacity) ||
+      b->key == da_free_mark(b))
+    return false;
+  da_harden_free(heap, page, p, "free");
+  return true;
 }

@@ -329,13 +329,13 @@ void   da_guard_fork_child(void);
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
+bool   da_harden_free_block(da_heap_t *heap, da_page_t *page, void *p);   /* free.c's free_other */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
 void   da_harden_fill(const da_page_t *page, void *p);
 void   da_harden_large_set(da_page_t *page, void *p, size_t n);     /* bulk runs, huge blocks */
 size_t da_harden_large_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_flush(da_heap_t *heap);
-extern _Atomic(size_t) da_quarantined[DA_BIN_COUNT];   /* blocks in the quarantines, by bin */
 bool   da_harden_segment_init(da_segment_t *seg);
 void   da_harden_segment_release(da_segment_t *seg);
 void   da_harden_segment_purge(da_segment_t *seg);
@@ -454,6 +454,7 @@ typedef struct da_totals_s {
   uint64_t huge_mallocs, huge_frees;
   da_counters_t counters;
   uint64_t live_blocks[DA_BIN_COUNT], free_blocks[DA_BIN_COUNT];   /* pool, by class */
+  uint64_t quarantined[DA_BIN_COUNT];    /* hardened mode: blocks in the quarantines, by class */
   da_guard_stats_t guard;                /* guarded samples (not in the pool figures) */
 } da_totals_t;
 struct mallinfo2;

@@ -90,6 +90,8 @@ static void walk_heap(da_heap_t *heap, void *arg) {
   da_totals_t *t = arg;
   t->heaps++;
   da_counters_add(&t->counters, &heap->stats);
+  for (size_t bin = 0; bin < DA_BIN_COUNT; bin++)
+    t->quarantined[bin] += __atomic_load_n(&heap->quarantined[bin], __ATOMIC_RELAXED);
   for (const da_segment_t *seg = heap->segments; seg; seg = seg->next) walk_owned(seg, t);
 }
 
@@ -120,7 +122,7 @@ void da_stats_totals(da_totals_t *t) {
   t->bulk_in_use = t->bulk_in_use > bulk_delayed ? t->bulk_in_use - bulk_delayed : 0;
   t->remote_bytes += pool_delayed + bulk_delayed;
   for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {   /* hardened mode: freed, held back */
-    size_t q = atomic_load_explicit(&da_quarantined[bin], memory_order_relaxed);
+    size_t q = t->quarantined[bin];
     t->live_blocks[bin] = t->live_blocks[bin] > q ? t->live_blocks[bin] - q : 0;
     t->quarantine_bytes += q * da_bin_size(bin);
   }

@@ -263,6 +263,7 @@ typedef struct da_heap_s {
   uint32_t         quarantine_head;      /* oldest entry */
   uint32_t         quarantine_len;
   size_t           quarantine_bytes;     /* their block sizes */
+  uint32_t         quarantined[DA_BIN_COUNT];   /* … by bin: owner stores, statistics load (relaxed) */
 } da_heap_t;
 
 #endif

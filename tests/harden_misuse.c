@@ -30,6 +30,13 @@ static void overflow_free(void *arg)
     free(p);
 }
 
+static void overflow_nul(void *arg)   /* the off-by-one string terminator */
+{
+    unsigned char *p = arg;
+    p[(size_t)malloc_usable_size(p)] = 0;
+    free(p);
+}
+
 static void overflow_realloc(void *arg)
 {
     unsigned char *p = arg;
@@ -144,6 +151,24 @@ int main(void)
         test_skip("runs with DYNALLOC_HARDEN=1 only");
 
     char line[160];
+    /* every request up to 160 B: the whole request is the program's (written,
+     * kept or moved by a realloc one byte smaller, freed: no report), and one byte
+     * past it ('x', or the NUL of an off-by-one string copy) is reported, always
+     * (canary bytes are never ASCII), wherever the request ends in its block */
+    for (size_t n = 1; n <= 160; n++) {
+        unsigned char *w = malloc(n);
+        memset(w, 0xa5, n);
+        unsigned char *v = realloc(w, n - 1 > 0 ? n - 1 : 1);
+        CHECK(v != NULL && v[0] == 0xa5 && v[(n - 1 > 0 ? n - 1 : 1) - 1] == 0xa5);
+        memset(v, 0x5a, malloc_usable_size(v));
+        free(v);
+        void *o = malloc(n);
+        snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (%zu bytes requested)", o, n);
+        char what[64];
+        snprintf(what, sizeof what, "overflow by one byte, %zu B", n);
+        expect_abort(what, n % 2 ? overflow_free : overflow_nul, o, line);
+        free(o);
+    }
     void *p = malloc(24);
     CHECK(malloc_usable_size(p) == 24);
     snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (24 bytes requested)", p);
@@ -179,6 +204,16 @@ int main(void)
         expect_abort(what, overflow_free, g, line);
         free_sized(g, large[i] * 2);
     }
+    /* a pool block realloc moves into a mapping of its own, of whole pages: the
+     * mapping has a page more for the canary (without it, the canary had no room) */
+    {
+        size_t to = DA_REALLOC_MAP_MIN;
+        void *m = realloc(malloc(3000), to);
+        CHECK(m != NULL && malloc_usable_size(m) == to);
+        snprintf(line, sizeof line, "dynalloc: free(): heap overflow past %p (%zu bytes requested)", m, to);
+        expect_abort("overflow by one byte after realloc moved a block to whole pages", overflow_free, m, line);
+        free_sized(m, to);
+    }
 
     void *al = NULL;
     CHECK(posix_memalign(&al, 64, 128) == 0 && ((uintptr_t)al & 63) == 0 && malloc_usable_size(al) == 128);
@@ -195,6 +230,20 @@ int main(void)
     expect_report("double free after a malloc", double_free_after_reuse, d, "free", "double free");
     snprintf(line, sizeof line, "dynalloc: free_sized(): wrong size 48 for %p", d);
     expect_abort("free_sized wants the request", wrong_size, d, line);
+
+    /* statistics: the blocks waiting in the quarantine are freed, not in use
+     * (100 requests of 100 B take the 112-byte class of 101 B) */
+    {
+        void *held[100];
+        malloc_trim(0);   /* the quarantine empty */
+        size_t before = mallinfo2().uordblks;
+        for (int i = 0; i < 100; i++)
+            held[i] = malloc(100);
+        CHECK(mallinfo2().uordblks == before + 100 * 112);
+        for (int i = 0; i < 100; i++)
+            free(held[i]);
+        CHECK(mallinfo2().uordblks == before);
+    }
 
     /* realloc within the block moves the canary with the request */
     unsigned char *g = malloc(100);
