@@ -3,7 +3,8 @@
 #                   build/dynalloc (launcher), build/dynalloc.pc
 #   make test       every test (tests/tests.mk), ends with "N passed, N failed"
 #   make bench      benchmark suite (bench/bench.mk)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (DESTDIR honoured; MANDIR=PREFIX/share/man)
+#   make deb        build/dynalloc_VERSION_ARCH.deb (scripts/make-deb.sh)
 # Variants: make BUILD=build-debug DA_DEBUG=3  |  make BUILD=build-tsan SANITIZE=thread
 # Knobs (the only build-time options):
 #   DA_DEBUG=0..3    0 release, 1 misuse checks, 2 internal asserts, 3 full validity walks
@@ -13,6 +14,8 @@
 CC       ?= cc
 BUILD    ?= build
 PREFIX   ?= /usr/local
+MANDIR   ?= $(PREFIX)/share/man
+VERSION  := 0.1
 DA_DEBUG ?= 0
 OPT      ?= -O2
 SANITIZE ?=
@@ -46,7 +49,7 @@ UNWIND_LDFLAGS := -static-libgcc -Wl,--exclude-libs,ALL
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
         $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
 
-.PHONY: all lib test test-deps lint bench install uninstall clean
+.PHONY: all lib test test-deps lint bench install uninstall deb clean
 all: lib $(BUILD)/dynalloc $(BUILD)/dynalloc.pc
 lib: $(LIBS)
 
@@ -74,23 +77,39 @@ $(BUILD)/dynalloc: scripts/dynalloc.in Makefile
 	@mkdir -p $(BUILD)
 	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
 $(BUILD)/dynalloc.pc: scripts/dynalloc.pc.in Makefile
-	@mkdir -p $(BUILD)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|0.1|' $< > $@
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
+# The files that name the prefix (pkg-config, the launcher) are written for the
+# PREFIX of this command, whatever the build was made with.
+CMAKEDIR = $(PREFIX)/lib/cmake/dynalloc
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
-	           $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(CMAKEDIR) \
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
 	install -m 644 $(BUILD)/libdynalloc.a $(BUILD)/libdynalloc-prefix.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc-prefix.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/dynalloc.h $(DESTDIR)$(PREFIX)/include/
 	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' scripts/dynalloc.in > $(DESTDIR)$(PREFIX)/bin/dynalloc
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/dynalloc
-	install -m 644 $(BUILD)/dynalloc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/dynalloc.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc
+	install -m 644 scripts/cmake/dynalloc-config.cmake $(DESTDIR)$(CMAKEDIR)/
+	sed -e 's|@VERSION@|$(VERSION)|' scripts/cmake/dynalloc-config-version.cmake.in \
+	    > $(DESTDIR)$(CMAKEDIR)/dynalloc-config-version.cmake
+	install -m 644 man/dynalloc.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/dynalloc.3 $(DESTDIR)$(MANDIR)/man3/
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libdynalloc.so $(DESTDIR)$(PREFIX)/lib/libdynalloc.a \
 	      $(DESTDIR)$(PREFIX)/lib/libdynalloc-prefix.so $(DESTDIR)$(PREFIX)/lib/libdynalloc-prefix.a \
 	      $(DESTDIR)$(PREFIX)/include/dynalloc.h \
-	      $(DESTDIR)$(PREFIX)/bin/dynalloc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc
+	      $(DESTDIR)$(PREFIX)/bin/dynalloc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc \
+	      $(DESTDIR)$(CMAKEDIR)/dynalloc-config.cmake $(DESTDIR)$(CMAKEDIR)/dynalloc-config-version.cmake \
+	      $(DESTDIR)$(MANDIR)/man1/dynalloc.1 $(DESTDIR)$(MANDIR)/man3/dynalloc.3
+	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+
+deb: all
+	BUILD=$(BUILD) VERSION=$(VERSION) sh scripts/make-deb.sh
 
 clean:
 	rm -rf build build-*

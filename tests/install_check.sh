@@ -14,29 +14,8 @@ for f in lib/libdynalloc.so lib/libdynalloc.a lib/libdynalloc-prefix.so lib/libd
          include/dynalloc.h bin/dynalloc lib/pkgconfig/dynalloc.pc; do
     [ -e "$inst/$f" ] || { echo "install_check: $f not installed"; exit 1; }
 done
-cat > "$root/std.c" <<'C'
-#include <malloc.h>
-#include <stdio.h>
-#include <stdlib.h>
-int main(void) {
-    void *p = malloc(1);
-    size_t n = malloc_usable_size(p);   /* 16 under dynalloc, 24 under glibc */
-    free(p);
-    printf("usable %zu\n", n);
-    return n == 16 ? 0 : 1;
-}
-C
-cat > "$root/prefix.c" <<'C'
-#include <dynalloc.h>
-#include <stdio.h>
-int main(void) {
-    char *p = da_malloc(100);
-    if (p == NULL || da_malloc_usable_size(p) < 100) return 1;
-    da_free(p);
-    puts("prefix ok");
-    return 0;
-}
-C
+. tests/install_progs.sh
+write_install_progs "$root"
 flags=$(PKG_CONFIG_PATH="$inst/lib/pkgconfig" pkg-config --define-variable=prefix="$inst" \
         --cflags --libs dynalloc)
 cc "$root/std.c" $flags -Wl,-rpath,"$inst/lib" -o "$root/std-shared"

@@ -340,6 +340,8 @@ add "exports@libdynalloc.so" 60 bash -c 'check_exports build/libdynalloc.so .'
 add "exports@libdynalloc-prefix.so" 60 bash -c "check_exports build/libdynalloc-prefix.so '^da_'"
 add "launcher@sbrk" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 build/dynalloc --backend=sbrk "$OUT/plain/api_basic"
 add "install@destdir" 120 tests/install_check.sh
+add "install@prefix" 300 tests/install_prefix.sh
+add "deb@dpkg" 300 tests/deb_check.sh
 add "fuzz@short" 400 make --no-print-directory fuzz-short
 add "env-stats@preload" 60 bash -c check_stats
 add "env-verbose@preload" 60 bash -c check_verbose
