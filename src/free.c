@@ -73,6 +73,7 @@ da_block_t *da_pool_take(da_page_t *page, da_block_t *b) {
   page->free = next != NULL ? next : DA_LIST_END;
   da_used_add(page, 1);
   b->key = 0;
+  da_asan_unpoison(b, page->block_size);
   return b;
 }
 
@@ -86,6 +87,7 @@ static inline uint16_t kind_and_flags(const da_page_t *page) {
  * with no owner (its thread exited) wakes the purger, which collects it. */
 void da_free_remote(da_page_t *page, da_block_t *block) {
   block->key = da_free_mark(block);
+  if (page->kind == DA_KIND_POOL) da_asan_freed(block, page->block_size);
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
   for (;;) {
     if ((tf & DA_X_MASK) == DA_X_NOTIFY) {
@@ -119,6 +121,7 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
 /* The owner frees a block (already marked free) into its page; span lock held. */
 void da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block) {
   if (page->kind == DA_KIND_BULK) { da_bulk_free(heap, page); return; }
+  da_asan_freed(block, page->block_size);
   da_link_set(block, page->free, da_link_key);
   page->free = block;
   uint32_t used = da_used(page) - 1;
@@ -275,6 +278,7 @@ DA_API void da_free(void *p) {
     }
     da_link_set(b, page->free, heap->link_key);
     b->key = mark;
+    da_asan_freed(b, page->block_size);
     page->free = b;
     if (unlikely(da_used_add(page, -1))) page_retire(heap, page);   /* never the allocation page */
     return;

@@ -241,6 +241,7 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
   da_block_t *b = p;
   da_harden_fill(page, b);
   b->key = da_free_mark(b);
+  da_asan_freed(b, page->block_size);
   /* Only the owner's frees wait here: another thread's free goes to the page's
    * remote list, where it waits for the owner to collect it anyway, and would
    * otherwise keep a page (and its segment) of a thread that may have exited. */

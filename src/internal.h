@@ -28,6 +28,29 @@
 #ifndef DA_TSAN
 #define DA_TSAN 0
 #endif
+/* An AddressSanitizer build (SANITIZE=address): the bytes of a free pool block
+ * after its link and key are poisoned, so that a program built with ASan that
+ * reads or writes them gets ASan's report (use-after-poison); a block is
+ * unpoisoned when it is handed out, a run when it is taken for a new use, and
+ * memory before it goes back to the OS. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DA_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DA_ASAN 1
+#endif
+#endif
+#ifndef DA_ASAN
+#define DA_ASAN 0
+#endif
+#if DA_ASAN
+#include <sanitizer/asan_interface.h>
+#define da_asan_poison(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
+#define da_asan_unpoison(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define da_asan_poison(p, n)   ((void)(p), (void)(n))
+#define da_asan_unpoison(p, n) ((void)(p), (void)(n))
+#endif
 #define unlikely(x)  __builtin_expect(!!(x), 0)
 
 /* ---- message.c: output without allocation ---------------------------------------- */
@@ -503,6 +526,12 @@ extern const da_block_t da_list_end;
 #define DA_LIST_END ((da_block_t *)&da_list_end)
 static inline bool da_list_more(const da_block_t *b) { return b != NULL && b != DA_LIST_END; }
 /* b's link to next (NULL or DA_LIST_END: the end), encoded with the secret and b's address. */
+/* Block b of size bytes became free: what follows its link and key is the
+ * program's no longer (ASan builds; nothing otherwise). */
+static inline void da_asan_freed(void *b, size_t size) {
+  da_asan_poison((uint8_t *)b + 2 * sizeof(void *), size - 2 * sizeof(void *));
+}
+
 static inline void da_link_set(da_block_t *b, const da_block_t *next, uintptr_t link_key) {
   b->next = (da_block_t *)((uintptr_t)next ^ (uintptr_t)b ^ link_key);
 }
@@ -534,6 +563,7 @@ static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block
   page->free = (da_block_t *)(t ^ (uintptr_t)b);
   da_used_add(page, 1);
   b->key = 0;
+  da_asan_unpoison(b, page->block_size);
   return b;
 }
 

@@ -97,6 +97,7 @@ void da_os_free_meta(void *p, size_t size) {
 
 void da_os_free(void *p, size_t size, bool from_sbrk) {
   count_mapped(-(ptrdiff_t)size);
+  da_asan_unpoison(p, size);   /* the next mapping there is not ours */
   if (from_sbrk) da_sbrk_release(p, size);
   else da_mmap_release(p, size);
 }

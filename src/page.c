@@ -211,6 +211,7 @@ static DA_NOINLINE da_block_t *carve_hardened(da_page_t *page, uint8_t *first, s
     da_link_set(b, next, da_link_key);
     b->key = da_free_mark(b);
     da_harden_fill(page, b);
+    da_asan_freed(b, page->block_size);
     next = b;
   }
   return next;
@@ -230,6 +231,7 @@ static void page_extend(da_page_t *page) {
       da_block_t *b = (da_block_t *)(first + i * bsize);
       da_link_set(b, next, da_link_key);
       b->key = da_free_mark(b);
+      da_asan_freed(b, bsize);
       next = b;
     }
   }

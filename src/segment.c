@@ -451,6 +451,7 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
   }
   seg->used_slices += (uint32_t)slices;
   in_use_add((ptrdiff_t)slices);
+  da_asan_unpoison(da_page_start(seg, run), slices * DA_SLICE_SIZE);   /* a pool page's blocks, before */
   return run;
 }
 
@@ -519,6 +520,7 @@ bool da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices) {
     run->slice_count = (uint16_t)slices;
     seg->used_slices += (uint32_t)(slices - count);
     in_use_add((ptrdiff_t)(slices - count));
+    da_asan_unpoison(da_page_start(seg, run) + count * DA_SLICE_SIZE, (slices - count) * DA_SLICE_SIZE);
   }
   da_span_unlock(heap);
   return ok;

@@ -268,6 +268,7 @@ THR=$(names_of 'thr_*')
 WB=$(names_of 'whitebox_*')
 HARD=$(names_of 'harden_*')
 GUARD=$(names_of 'guard_*')
+ASANP=$(names_of 'asan_*')
 
 ASAN_ENV=(ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=0
           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
@@ -339,6 +340,9 @@ done
 add "exports@libdynalloc.so" 60 bash -c 'check_exports build/libdynalloc.so .'
 add "exports@libdynalloc-prefix.so" 60 bash -c "check_exports build/libdynalloc-prefix.so '^da_'"
 add "launcher@sbrk" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 build/dynalloc --backend=sbrk "$OUT/plain/api_basic"
+for p in $ASANP; do
+    add "$p@asan" 300 env "${ASAN_ENV[@]}" "$OUT/asan/$p"
+done
 add "install@destdir" 120 tests/install_check.sh
 add "install@prefix" 300 tests/install_prefix.sh
 add "deb@dpkg" 300 tests/deb_check.sh

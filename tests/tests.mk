@@ -18,6 +18,7 @@
 #   whitebox_*        internals: linked with build/libdynalloc-prefix.a, -Isrc
 #   harden_*          the hardened mode: standard names, -Isrc for the layout, preloaded
 #   guard_*           guarded sampling: standard names, preloaded
+#   asan_*            the ASan build's poisoning: da_ names, build-asan, ASan only
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -41,11 +42,12 @@ TEST_THR    := $(basename $(notdir $(wildcard tests/thr_*.c)))
 TEST_WB     := $(basename $(notdir $(wildcard tests/whitebox_*.c)))
 TEST_HARDEN := $(basename $(notdir $(wildcard tests/harden_*.c)))
 TEST_GUARD  := $(basename $(notdir $(wildcard tests/guard_*.c)))
+TEST_ASAN   := $(basename $(notdir $(wildcard tests/asan_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/static/,$(TEST_STD)) \
-             $(addprefix $(TEST_OUT)/asan/,$(TEST_API) $(TEST_THR)) \
+             $(addprefix $(TEST_OUT)/asan/,$(TEST_API) $(TEST_THR) $(TEST_ASAN)) \
              $(addprefix $(TEST_OUT)/debug/,$(TEST_API) $(TEST_THR)) \
              $(addprefix $(TEST_OUT)/tsan/,$(TEST_THR)) \
              $(addprefix $(TEST_OUT)/vg/,$(TEST_API)) \
