@@ -30,7 +30,7 @@
 #define DA_FILL_MAX          256
 #define DA_CANARY_MAX        16
 #define DA_QUARANTINE_BLOCKS 1024
-#define DA_QUARANTINE_BYTES  ((size_t)1 << 20)
+#define DA_QUARANTINE_BYTES  ((size_t)256 << 10)
 #define DA_SIZE_TABLE_BYTES  (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE * (DA_POOL_PAGE_SIZE / DA_ALIGN) * sizeof(uint16_t))
 
 /* ---- the size table ----------------------------------------------------------------------- */

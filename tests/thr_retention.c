@@ -17,7 +17,7 @@
  *              malloc_trim(0) from a third thread returns all of it at once
  *
  * In the hardened mode (DYNALLOC_HARDEN=1) the bound adds what that mode keeps:
- * the freeing thread's quarantine (1 MiB) and the size tables' 2 bytes a block.
+ * the freeing thread's quarantine (256 KiB) and the size tables' 2 bytes a block.
  *
  * Under the sanitizers RSS is not checked (their shadow memory does not shrink
  * with the heap), but every phase runs: TSan checks the reclaim protocol.
@@ -64,10 +64,10 @@ static void expect_returned(long since, size_t live, size_t min_added)
     (void)min_added;   /* checked only where RSS is */
     long deadline = since + purge_delay_ms() + 200;
     size_t bound = rss_base + 2 * MiB + live, rss;
-    /* the hardened mode keeps the freeing thread's quarantine (at most 1 MiB of
-     * blocks) and 2 bytes per block in the segments' size tables */
+    /* the hardened mode keeps the freeing thread's quarantine (at most 256 KiB
+     * of blocks) and 2 bytes per block in the segments' size tables */
     if (test_hardened())
-        bound += 1 * MiB + 2 * MAX_BLOCKS;
+        bound += MiB / 4 + 2 * MAX_BLOCKS;
     for (;;) {
         rss = test_rss();
         if (rss <= bound || now_ms() >= deadline)
