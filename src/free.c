@@ -62,6 +62,17 @@ da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, si
     void *p = da_guard_try(heap, size);
     if (p != NULL) return p;
   }
+  /* the list's last block (every carved chunk has one), checked as
+   * da_pool_take checks it; everything else (and every report) there */
+  uintptr_t t = (uintptr_t)b->next ^ heap->link_key;
+  if ((t ^ (uintptr_t)b) == (uintptr_t)DA_LIST_END && b->key == (heap->free_key ^ (uintptr_t)b)) {
+    heap->sample_left -= (intptr_t)size;
+    page->free = DA_LIST_END;
+    da_used_add(page, 1);
+    b->key = 0;
+    da_asan_unpoison(b, page->block_size);
+    return b;
+  }
   return da_pool_take(page, b);
 }
 
