@@ -67,11 +67,7 @@ da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, si
   uintptr_t t = (uintptr_t)b->next ^ heap->link_key;
   if ((t ^ (uintptr_t)b) == (uintptr_t)DA_LIST_END && b->key == (heap->free_key ^ (uintptr_t)b)) {
     heap->sample_left -= (intptr_t)size;
-    page->free = DA_LIST_END;
-    da_used_add(page, 1);
-    b->key = 0;
-    da_asan_unpoison(b, page->block_size);
-    return b;
+    return da_pool_hand_out(page, b, DA_LIST_END);
   }
   return da_pool_take(page, b);
 }
@@ -81,11 +77,7 @@ da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, si
 da_block_t *da_pool_take(da_page_t *page, da_block_t *b) {
   if (b->key != da_free_mark(b)) da_corrupt_list(b);
   da_block_t *next = da_link_next(b, da_link_key);
-  page->free = next != NULL ? next : DA_LIST_END;
-  da_used_add(page, 1);
-  b->key = 0;
-  da_asan_unpoison(b, page->block_size);
-  return b;
+  return da_pool_hand_out(page, b, next != NULL ? next : DA_LIST_END);
 }
 
 static inline uint16_t kind_and_flags(const da_page_t *page) {
@@ -238,14 +230,15 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
     done = true;
-  } else if (kf == DA_KIND_POOL && da_owner(page) != heap && DA_DEBUG < 3) {
+  } else if (DA_DEBUG < 3 && ((kf == DA_KIND_POOL && da_owner(page) != heap) ||
+                               (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8))) {
+    /* another thread's pool block by one CAS; a hardened pool block to harden.c */
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
-      da_free_remote(page, b);
+      if (kf == DA_KIND_POOL) da_free_remote(page, b);
+      else da_harden_free(heap, page, p, "free");
       done = true;
     }
-  } else if ((kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8) && DA_DEBUG < 3) {
-    done = da_harden_free_block(heap, page, p);   /* the hardened mode's pool blocks */
   }
   if (!done) free_checked(p, "free");
   da_busy_leave();
@@ -273,11 +266,7 @@ DA_API void da_free(void *p) {
    * carved-bytes test below).  Arithmetic alone finds it: the page address
    * feeds the stores below, and the next malloc's loads of page->free wait for
    * them. */
-  /* &seg->pages[((p - seg) >> 16) * 16], with one shift and one mask */
-  da_page_t *page = (da_page_t *)((uintptr_t)seg->pages +
-                                  (((uintptr_t)p >> (DA_POOL_PAGE_SHIFT - 10)) &
-                                   ((DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE - 1) << 10)));
-  _Static_assert(DA_POOL_PAGE_SLICES * sizeof(da_page_t) == 1024, "a pool page's headers span 1 KiB");
+  da_page_t *page = da_pool_page_at(seg, p);
   da_heap_t *heap = da_heap_tls;
   if (likely(DA_PEEK(uint16_t, page->kind_flags) == DA_KIND_POOL && DA_PEEK(da_heap_t *, page->heap) == heap) &&
       DA_DEBUG < 3) {

@@ -193,10 +193,7 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
 /* ---- free and the quarantine ------------------------------------------------------------- */
 /* The page of b, a block of a pool page: pool pages start on 64 KiB boundaries
  * of their segment, so the header is the one of b's 64 KiB window. */
-static da_page_t *pool_page_of(const da_block_t *b) {
-  da_segment_t *seg = da_segment_of(b);
-  return &seg->pages[(((uintptr_t)b - (uintptr_t)seg) >> DA_POOL_PAGE_SHIFT) * DA_POOL_PAGE_SLICES];
-}
+static da_page_t *pool_page_of(const da_block_t *b) { return da_pool_page_at(da_segment_of(b), b); }
 
 /* The block leaves the quarantine: freed as the default mode frees it (the
  * owner's block of a page that is not full as free's fast path frees it). */
@@ -260,16 +257,4 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
   heap->quarantine_len++;
   heap->quarantine_bytes += bytes;
   quarantined_add(heap, page->bin, 1);
-}
-
-/* free of p, a pointer into the hardened pool page page (free_other's test, with
- * the block start and free key checked as the default fast path checks them):
- * false when those checks fail, and free_checked reports it. */
-bool da_harden_free_block(da_heap_t *heap, da_page_t *page, void *p) {
-  da_block_t *b = p;
-  if (da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1))) >= DA_GET(page->capacity) ||
-      b->key == da_free_mark(b))
-    return false;
-  da_harden_free(heap, page, p, "free");
-  return true;
 }

@@ -210,6 +210,14 @@ static inline da_segment_t *da_segment_of(const void *p) {
 static inline uint8_t *da_page_start(const da_segment_t *seg, const da_page_t *page) {
   return (uint8_t *)seg + ((size_t)(page - seg->pages) << DA_SLICE_SHIFT);
 }
+/* The header at p's 64 KiB boundary of segment seg (da_segment_of(p)): p's page
+ * when p is in a pool page, which starts on such a boundary; the header of
+ * &seg->pages[((p - seg) >> 16) * 16], found with one shift and one mask. */
+static inline da_page_t *da_pool_page_at(const da_segment_t *seg, const void *p) {
+  _Static_assert(DA_POOL_PAGE_SLICES * sizeof(da_page_t) == 1024, "a pool page's headers span 1 KiB");
+  return (da_page_t *)((uintptr_t)seg->pages + (((uintptr_t)p >> (DA_POOL_PAGE_SHIFT - 10)) &
+                                                ((DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE - 1) << 10)));
+}
 /* The header of the run holding p, a pointer of segment seg (da_segment_of(p),
  * known to be in the segment map).  A pointer into the metadata slices yields a
  * header of kind NONE. */
@@ -352,7 +360,6 @@ void   da_guard_fork_child(void);
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
-bool   da_harden_free_block(da_heap_t *heap, da_page_t *page, void *p);   /* free.c's free_other */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
 void   da_harden_fill(const da_page_t *page, void *p);
@@ -553,6 +560,15 @@ static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) 
  * below zero go to da_pool_pop_slow, as a tail call, so the common case needs
  * no stack frame. */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size);   /* free.c */
+/* Hand out b, the first block of page's free list, whose successor is next
+ * (checked by the caller; DA_LIST_END at the end). */
+static inline da_block_t *da_pool_hand_out(da_page_t *page, da_block_t *b, da_block_t *next) {
+  page->free = next;
+  da_used_add(page, 1);
+  b->key = 0;
+  da_asan_unpoison(b, page->block_size);
+  return b;
+}
 static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
   uintptr_t t = (uintptr_t)b->next ^ heap->link_key;   /* next ^ b */
   if (unlikely((t & ~(uintptr_t)(DA_POOL_PAGE_SIZE - DA_ALIGN)) != 0 || b->key != (heap->free_key ^ (uintptr_t)b)))
@@ -560,11 +576,7 @@ static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block
   intptr_t left = heap->sample_left - (intptr_t)size;   /* after the checks: da_heap_empty is never written */
   heap->sample_left = left;
   if (unlikely(left < 0)) return da_pool_pop_slow(heap, page, b, size);
-  page->free = (da_block_t *)(t ^ (uintptr_t)b);
-  da_used_add(page, 1);
-  b->key = 0;
-  da_asan_unpoison(b, page->block_size);
-  return b;
+  return da_pool_hand_out(page, b, (da_block_t *)(t ^ (uintptr_t)b));
 }
 
 #endif
