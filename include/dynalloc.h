@@ -15,6 +15,7 @@
  *  - da_posix_memalign out of memory returns ENOMEM and sets errno = ENOMEM;
  *  - da_malloc_info(0, fp) writes glibc's XML shape; options != 0: -1, EINVAL;
  *  - da_mallopt returns 1 for glibc's parameters (no effect), 0 for others;
+ *  - da_prof_dump keeps errno when it succeeds;
  *  - an invalid or double free aborts with one line on stderr:
  *      dynalloc: free(): invalid pointer 0x…
  *      dynalloc: free(): double free 0x…
@@ -53,6 +54,14 @@ struct mallinfo2 da_mallinfo2(void);
 void   da_malloc_stats(void);
 int    da_malloc_info(int options, FILE *fp);
 int    da_mallopt(int param, int value);
+
+/* The heap profile (DYNALLOC_PROF=1) to path (%p: the pid; NULL: the file
+ * DYNALLOC_PROF_FILE names, by default dynalloc.%p.heap), in the text format
+ * google-pprof reads: live bytes and objects by call stack, and everything
+ * allocated since start, estimated from the samples.  0, or -1 with errno
+ * (EINVAL: the profiler is off; else open's or write's).  No da_ program needs
+ * the standard names for it: it is exported by every library. */
+int    da_prof_dump(const char *path);
 
 #ifdef __cplusplus
 }

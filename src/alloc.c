@@ -17,15 +17,28 @@
 #include <string.h>
 
 /* Every path but the pool fast path is marked busy (lock.c): a fork from a
- * signal handler that interrupted it gives the child a fresh heap. */
-DA_NOINLINE void *da_alloc_large(size_t size, size_t align, bool zero) {
-  if (size > (size_t)PTRDIFF_MAX - 1) { errno = ENOMEM; return NULL; }
+ * signal handler that interrupted it gives the child a fresh heap.  A bulk run
+ * or a mapping, not sampled (size ≤ PTRDIFF_MAX - 1). */
+DA_NOINLINE void *da_large_block(size_t size, size_t align, bool zero) {
   bool harden = da_options.harden;   /* a byte at least for the canary */
   da_busy_enter();
   void *p = da_bulk_alloc(da_heap_tls, size + harden, align, zero);
   if (harden && p != NULL) da_harden_large_set(da_checked_page(p, "malloc", "freed pointer"), p, size);
   da_busy_leave();
   return p;
+}
+
+/* The same, counted down by the sampling countdown (sample.c). */
+DA_NOINLINE void *da_alloc_large(size_t size, size_t align, bool zero) {
+  if (size > (size_t)PTRDIFF_MAX - 1) { errno = ENOMEM; return NULL; }
+  da_heap_t *heap = da_heap_get();   /* the thread's first allocation counts too */
+  if (heap != NULL && (heap->sample_left = (intptr_t)((uintptr_t)heap->sample_left - size)) < 0) {
+    da_busy_enter();
+    void *p = da_sample_try(heap, size, align, zero);
+    da_busy_leave();
+    if (p != NULL) return p;
+  }
+  return da_large_block(size, align, zero);
 }
 
 /* Hardened mode: the request of q, a block realloc made for size bytes (a
@@ -45,8 +58,21 @@ DA_NOINLINE void *da_pool_refill(da_heap_t *heap, size_t bin) {
   return p;
 }
 
+/* malloc above 32 KiB: the bulk cache inline, counted down as the pools are
+ * (a function of its own, so that malloc_large's class path keeps its registers). */
+static DA_NOINLINE void *malloc_run(size_t size, da_heap_t *heap) {   /* size first: it is in place */
+  intptr_t left = (intptr_t)((uintptr_t)heap->sample_left - size);   /* the countdown, as the pool's */
+  if (unlikely(da_options.harden || left < 0)) return da_alloc_large(size, DA_ALIGN, false);   /* its canary, a sample */
+  da_busy_enter();
+  void *p = da_bulk_cache_malloc(heap, size);
+  da_busy_leave();
+  if (unlikely(p == NULL)) return da_alloc_large(size, DA_ALIGN, false);
+  heap->sample_left = left;   /* a cache hit: never da_heap_empty's */
+  return p;
+}
+
 /* malloc above 4096 B, one call from malloc: a bulk class block as malloc takes
- * a pool block, else the bulk cache inline. */
+ * a pool block, else a run. */
 static DA_NOINLINE void *malloc_large(size_t size) {
   da_heap_t *heap = da_heap_tls;
   if (likely(size <= DA_BULK_CLASS_MAX)) {
@@ -54,11 +80,7 @@ static DA_NOINLINE void *malloc_large(size_t size) {
     da_page_t *page = heap->direct[bin];
     return da_pool_pop(heap, page, page->free, size);
   }
-  if (unlikely(da_options.harden)) return da_alloc_large(size, DA_ALIGN, false);   /* with its canary */
-  da_busy_enter();
-  void *p = da_bulk_cache_malloc(heap, size);
-  da_busy_leave();
-  return likely(p != NULL) ? p : da_alloc_large(size, DA_ALIGN, false);
+  return malloc_run(size, heap);
 }
 
 DA_API void *da_malloc(size_t size) {
@@ -111,12 +133,14 @@ void *da_alloc_zeroed(size_t size) {
 
 /* realloc's move: the block (of usable bytes, header page) does not keep, or
  * keeps no longer; huge blocks are resized by remapping, bulk runs grown in
- * place when the pages after them are free, everything else moves.  harden:
+ * place when the pages after them are free, everything else moves (and so do
+ * heap-profile samples, prof.c).  harden:
  * the block's canary is set anew wherever it ends up (a mapping of its own
  * gets a byte for it, as da_alloc_large gives one). */
 static DA_NOINLINE void *realloc_move(void *p, size_t size, da_page_t *page, size_t usable, bool harden) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  if (page->kind == DA_KIND_HUGE) {
+  if (da_page_sampled(page)) {   /* its record is keyed by its address: copied below */
+  } else if (page->kind == DA_KIND_HUGE) {
     void *q = da_huge_realloc(page, p, size + harden);
     if (q != NULL && harden) da_harden_large_set(page, q, size);
     if (q != NULL) return q;

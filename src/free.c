@@ -42,7 +42,7 @@ da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
   if (unlikely(da_options.harden)) {   /* the key never matches: the countdown is kept here */
     if (heap != &da_heap_empty && (heap->sample_left -= (intptr_t)size) < 0) {
-      void *p = da_guard_try(heap, size);
+      void *p = da_sample_try(heap, size, 0, false);
       if (p != NULL) return p;
     }
     return da_harden_malloc(heap, size, DA_ALIGN);
@@ -53,22 +53,24 @@ da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, si
       if (da_options.harden) return da_harden_malloc(heap, size, DA_ALIGN);
       if (da_heap_get_slow() != NULL) return da_malloc(size);   /* its own heap's page, and countdown */
     } else if ((heap->sample_left -= (intptr_t)size) < 0) {
-      void *p = da_guard_try(heap, size);
+      void *p = da_sample_try(heap, size, 0, false);
       if (p != NULL) return p;
     }
     return da_pool_refill(heap, da_size_class(size));
   }
-  if (heap->sample_left < 0) {   /* b passed the checks: the countdown ran out */
-    void *p = da_guard_try(heap, size);
+  /* the list's last block (every carved chunk has one), checked as
+   * da_pool_take checks it; everything else (and every report) there.  Its
+   * request counts down here (da_pool_pop's checks failed before it did): a
+   * sample that falls on it is taken on it, not on the next allocation, whose
+   * call site may be another. */
+  uintptr_t t = (uintptr_t)b->next ^ heap->link_key;
+  bool last = (t ^ (uintptr_t)b) == (uintptr_t)DA_LIST_END && b->key == (heap->free_key ^ (uintptr_t)b);
+  if (last) heap->sample_left -= (intptr_t)size;
+  if (heap->sample_left < 0) {   /* the countdown ran out */
+    void *p = da_sample_try(heap, size, 0, false);
     if (p != NULL) return p;
   }
-  /* the list's last block (every carved chunk has one), checked as
-   * da_pool_take checks it; everything else (and every report) there */
-  uintptr_t t = (uintptr_t)b->next ^ heap->link_key;
-  if ((t ^ (uintptr_t)b) == (uintptr_t)DA_LIST_END && b->key == (heap->free_key ^ (uintptr_t)b)) {
-    heap->sample_left -= (intptr_t)size;
-    return da_pool_hand_out(page, b, DA_LIST_END);
-  }
+  if (last) return da_pool_hand_out(page, b, DA_LIST_END);
   return da_pool_take(page, b);
 }
 
@@ -192,6 +194,7 @@ static void free_checked(void *p, const char *func) {
   if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
   if (unlikely(da_options.harden) && page->kind != DA_KIND_POOL) da_harden_large_size(page, p, func);
+  if (da_page_sampled(page)) da_prof_free(page, p);   /* a flagged run always comes here */
   if (page->kind == DA_KIND_HUGE) { da_huge_free(page, func); return; }
   da_block_t *block = p;
   da_heap_t *heap = da_heap_tls;
@@ -319,7 +322,9 @@ void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   da_page_t *page = da_checked_page(p, func, "double free");
   size_t usable = page->kind == DA_KIND_POOL ? page->block_size : da_bulk_usable(page, p);
   bool ok = size <= usable;
-  if (da_page_hardened(page)) {
+  if (da_page_sampled(page)) {
+    /* a heap-profile sample of any size: the run is all the check has */
+  } else if (da_page_hardened(page)) {
     ok = size == da_harden_size(page, p, func);   /* the request is known exactly */
   } else if (unlikely(da_options.harden) && page->kind != DA_KIND_POOL) {
     ok = size == da_harden_large_size(page, p, func);

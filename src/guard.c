@@ -22,23 +22,19 @@
  *    leaf lock, taken with signals blocked); the fault handler only reads them;
  *  - free accepts a pointer in the area only if it is a LIVE slot's block;
  *    every other pointer into the area is reported;
- *  - a heap's countdown (heap->sample_left) is reset only here, when
- *    da_pool_pop found it below zero; a malloc that finds the area busy or
- *    full is served by its pool as usual;
- *  - nothing here allocates: stacks come from libgcc's _Unwind_Backtrace and
- *    objects' names from dl_iterate_phdr, neither of which does.
+ *  - the heap's countdown (sample.c) decides which allocation is sampled; a
+ *    malloc that finds the area busy or full is served by its pool as usual;
+ *  - nothing here allocates (stacks: stack.c).
  */
 #define _GNU_SOURCE
 #include "internal.h"
 #include <errno.h>
-#include <link.h>
 #include <sys/mman.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
 #include <unistd.h>
-#include <unwind.h>
 
 #define GUARD_PAGE  DA_SLICE_SIZE
 #define GUARD_FILL  0xd5
@@ -63,94 +59,16 @@ static uint32_t freed_head, freed_len, next_empty;
 static bool area_failed;
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static da_guard_stats_t counts;
-static uintptr_t self_lo, self_hi;           /* dynalloc's code, left out at the top of stacks */
-static char exe_path[256];                   /* the program's name for its own addresses */
 static struct sigaction prev_segv;
-static _Atomic(uint64_t) random_state;
 
-/* ---- the countdown ---------------------------------------------------------------------------------- */
-static uint64_t next_random(void) {   /* splitmix64 on a shared counter */
-  uint64_t z = atomic_fetch_add_explicit(&random_state, 0x9e3779b97f4a7c15u, memory_order_relaxed);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
+/* ---- the countdown (sample.c) ------------------------------------------------------------------ */
 /* Bytes until the next sample: uniform in [1, 2N], so N on average; with N = 1
  * every allocation, with N ≤ 0 never. */
 intptr_t da_guard_interval(void) {
   long n = da_options.guard_sample;
   if (n <= 0) return INTPTR_MAX;
   if (n == 1) return -1;
-  if (atomic_load_explicit(&random_state, memory_order_relaxed) == 0)
-    atomic_store_explicit(&random_state, da_link_key ^ 0x5851f42d4c957f2du, memory_order_relaxed);
-  return (intptr_t)(1 + next_random() % (2 * (uint64_t)n));
-}
-
-/* ---- stacks -------------------------------------------------------------------------------------- */
-typedef struct trace_s { uintptr_t *pcs; int n; bool top; } trace_t;
-
-static _Unwind_Reason_Code trace_step(struct _Unwind_Context *ctx, void *arg) {
-  trace_t *t = arg;
-  uintptr_t ip = _Unwind_GetIP(ctx);
-  if (ip == 0) return _URC_END_OF_STACK;
-  if (t->top && ip >= self_lo && ip < self_hi) return _URC_NO_REASON;   /* inside dynalloc */
-  t->top = false;
-  t->pcs[t->n++] = ip;
-  return t->n == DA_GUARD_FRAMES ? _URC_END_OF_STACK : _URC_NO_REASON;
-}
-
-static uint8_t capture(uintptr_t *pcs) {
-  trace_t t = {pcs, 0, true};
-  _Unwind_Backtrace(trace_step, &t);
-  return (uint8_t)t.n;
-}
-
-/* dynalloc's own code: the executable segment of the object that holds this
- * function, unless that is the program itself (a static link: nothing left out). */
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
-  uintptr_t me = (uintptr_t)arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < lo + ph->p_memsz) {
-      if (info->dlpi_name != NULL && info->dlpi_name[0] != 0) { self_lo = lo; self_hi = lo + ph->p_memsz; }
-      return 1;
-    }
-  }
-  return 0;
-}
-
-typedef struct where_s { uintptr_t pc, base; const char *name; } where_t;
-
-static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
-  where_t *w = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-    if (ph->p_type == PT_LOAD && w->pc >= lo && w->pc < lo + ph->p_memsz) {
-      w->base = info->dlpi_addr;
-      w->name = info->dlpi_name != NULL && info->dlpi_name[0] != 0 ? info->dlpi_name : exe_path;
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* One line: "dynalloc:   what OBJ+0xOFF OBJ+0xOFF …" (addr2line -e OBJ OFF). */
-static void print_stack(const char *what, const uintptr_t *pcs, int n) {
-  char line[2048];
-  size_t len = da_snprintf(line, sizeof line, "dynalloc:   %s", what);
-  if (n == 0) len += da_snprintf(line + len, sizeof line - len, " (no frames)");
-  for (int i = 0; i < n && len + 300 < sizeof line; i++) {
-    where_t w = {pcs[i], 0, NULL};
-    if (dl_iterate_phdr(find_object, &w) != 0)
-      len += da_snprintf(line + len, sizeof line - len, " %s+0x%lx", w.name, (unsigned long)(pcs[i] - w.base));
-    else
-      len += da_snprintf(line + len, sizeof line - len, " %p", (void *)pcs[i]);
-  }
-  line[len++] = '\n';
-  da_write_fd(STDERR_FILENO, line, len);
+  return (intptr_t)(1 + da_random() % (2 * (uint64_t)n));
 }
 
 /* ---- the area ------------------------------------------------------------------------------------ */
@@ -184,9 +102,7 @@ static bool area_ready(void) {
   if (table == NULL) return false;
   uint8_t *area = area_map();
   if (area == NULL) { da_os_free_meta(table, DA_GUARD_SLOTS * sizeof(guard_slot_t)); return false; }
-  dl_iterate_phdr(find_self, (void *)(uintptr_t)&area_ready);
-  ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
-  exe_path[n > 0 ? n : 0] = 0;
+  da_stack_init();
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_fault;
@@ -247,7 +163,8 @@ static size_t block_offset(size_t n, bool left) {
   return (GUARD_PAGE - (n ? n : 1)) & ~(align - 1);
 }
 
-static void *guard_malloc(size_t size) {
+/* A block of size ≤ 4096 bytes from the area, or NULL (the area busy or full). */
+void *da_guard_malloc(size_t size) {
   if (__atomic_load_n(&slots, __ATOMIC_ACQUIRE) == NULL) {   /* the first sample: the area, and where dynalloc's code is, before the stack */
     if (!da_trylock(&guard_lock)) return NULL;
     bool ready = area_ready();
@@ -255,7 +172,7 @@ static void *guard_malloc(size_t size) {
     if (!ready) return NULL;
   }
   uintptr_t stack[DA_GUARD_FRAMES];
-  uint8_t frames = capture(stack);
+  uint8_t frames = (uint8_t)da_stack_capture(stack, DA_GUARD_FRAMES);
   if (!da_trylock(&guard_lock)) return NULL;   /* another thread samples: this one need not wait */
   void *p = NULL;
   int i = area_ready() ? slot_take() : -1;
@@ -265,7 +182,7 @@ static void *guard_malloc(size_t size) {
     if (page_access(page, true)) {
       counts.mapped += GUARD_PAGE;
       memset(page, GUARD_FILL, GUARD_PAGE);
-      s->block = (uintptr_t)page + block_offset(size, next_random() & 1);
+      s->block = (uintptr_t)page + block_offset(size, da_random() & 1);
       s->size = (uint32_t)size;
       s->state = SLOT_LIVE;
       s->alloc_frames = frames;
@@ -283,19 +200,12 @@ static void *guard_malloc(size_t size) {
   return p;
 }
 
-/* The heap's countdown went below zero: a new countdown, and a block from the
- * area, or NULL (too large, the area busy or full: the pool serves it). */
-void *da_guard_try(da_heap_t *heap, size_t size) {
-  heap->sample_left = da_guard_interval();
-  return size <= DA_POOL_MAX ? guard_malloc(size) : NULL;
-}
-
 /* ---- free ---------------------------------------------------------------------------------------- */
 DA_NORETURN static void report_double_free(const guard_slot_t *s, const uintptr_t *stack, int frames) {
   da_message("dynalloc: double free of %p (%u bytes, guarded sample)\n", (void *)s->block, s->size);
-  print_stack("this free:", stack, frames);
-  print_stack("allocated:", s->alloc_stack, s->alloc_frames);
-  print_stack("freed:    ", s->free_stack, s->free_frames);
+  da_stack_print("this free:", stack, frames);
+  da_stack_print("allocated:", s->alloc_stack, s->alloc_frames);
+  da_stack_print("freed:    ", s->free_stack, s->free_frames);
   abort();
 }
 
@@ -335,7 +245,7 @@ static void check_fill(const guard_slot_t *s, const char *func) {
 
 void da_guard_free(void *p, const char *func) {
   uintptr_t stack[DA_GUARD_FRAMES];
-  uint8_t frames = capture(stack);
+  uint8_t frames = (uint8_t)da_stack_capture(stack, DA_GUARD_FRAMES);
   da_lock(&guard_lock);
   int i = slot_of((uintptr_t)p);
   if (i >= 0 && slots != NULL && slots[i].state == SLOT_FREED && slots[i].block == (uintptr_t)p)
@@ -409,9 +319,9 @@ DA_NORETURN static void report_fault(uintptr_t a, void *context) {
     da_message("dynalloc: %s: %s at %p, offset %ld of block %p (%u bytes%s)\n", kind, access, (void *)a,
                (long)(a - s->block), (void *)s->block, s->size, s->state == SLOT_FREED ? ", freed" : "");
   }
-  if (pc != 0) print_stack("access:   ", &pc, 1);
-  if (s != NULL) print_stack("allocated:", s->alloc_stack, s->alloc_frames);
-  if (s != NULL && s->state == SLOT_FREED) print_stack("freed:    ", s->free_stack, s->free_frames);
+  if (pc != 0) da_stack_print("access:   ", &pc, 1);
+  if (s != NULL) da_stack_print("allocated:", s->alloc_stack, s->alloc_frames);
+  if (s != NULL && s->state == SLOT_FREED) da_stack_print("freed:    ", s->free_stack, s->free_frames);
   abort();
 }
 

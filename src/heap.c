@@ -68,7 +68,7 @@ da_heap_t *da_heap_get_slow(void) {
     heap->link_key = da_link_key;
     /* hardened mode: no free block carries this key, so every pop goes to harden.c */
     heap->free_key = da_options.harden ? da_free_key ^ 1 : da_free_key;
-    heap->sample_left = da_guard_interval();
+    da_sample_start(heap);
     for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
     for (size_t i = 0; i < DA_DIRECT_SMALL_COUNT; i++) heap->direct_small[i] = &da_page_empty;
     heap->live = 1;

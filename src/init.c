@@ -1,5 +1,5 @@
 /* init.c — process start-up and shutdown: options, the secrets (free key, link key), the thread-exit
- * key, fork handlers, and the DYNALLOC_STATS report at exit (report.c).
+ * key, fork handlers, and the DYNALLOC_STATS report and heap profile at exit (report.c, prof.c).
  *
  * Invariants: da_process_init runs its body once; nothing in it allocates before
  * da_initialized reaches 2 (pthread_atfork may allocate, so it comes after, and
@@ -14,10 +14,10 @@
 _Atomic(int) da_initialized;
 uintptr_t da_free_key, da_link_key;
 
-/* The guarded area's lock is a leaf: taken last, given back first. */
-static void fork_prepare(void) { da_heap_fork_prepare(); da_guard_fork_prepare(); }
-static void fork_parent(void) { da_guard_fork_parent(); da_heap_fork_parent(); }
-static void fork_child(void) { da_guard_fork_child(); da_heap_fork_child(); }
+/* The guarded area's and the profiler's locks are leaves: taken last, given back first. */
+static void fork_prepare(void) { da_heap_fork_prepare(); da_guard_fork_prepare(); da_prof_fork_prepare(); }
+static void fork_parent(void) { da_prof_fork_parent(); da_guard_fork_parent(); da_heap_fork_parent(); }
+static void fork_child(void) { da_prof_fork_child(); da_guard_fork_child(); da_heap_fork_child(); }
 
 /* Word `which` (0 or 1) of the kernel's 16 random bytes, mixed with the clock
  * and an address in case they are missing. */
@@ -38,6 +38,7 @@ void da_process_init(void) {
   }
   da_options_init();
   da_report_init();
+  da_prof_init();
   da_free_key = random_word(0);
   da_link_key = random_word(1) & ~(uintptr_t)(DA_ALIGN - 1);   /* links leak these bits anyway; DA_LIST_END */
   da_heap_key_init();
@@ -50,4 +51,7 @@ void da_process_init(void) {
 
 __attribute__((constructor)) static void da_init_at_load(void) { da_process_init(); }
 
-__attribute__((destructor)) static void da_report_at_unload(void) { da_report_at_exit(); }
+__attribute__((destructor)) static void da_report_at_unload(void) {
+  da_prof_at_exit();
+  da_report_at_exit();
+}

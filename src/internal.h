@@ -101,6 +101,9 @@ typedef struct da_options_s {
   long purge_thread;   /* DYNALLOC_PURGE_THREAD: purge idle heaps from a background thread */
   long harden;         /* DYNALLOC_HARDEN: the hardened mode (harden.c) */
   long guard_sample;   /* DYNALLOC_GUARD_SAMPLE: bytes per guarded sample, 0 off (guard.c) */
+  long prof;           /* DYNALLOC_PROF: the heap profiler (prof.c) */
+  long prof_rate;      /* DYNALLOC_PROF_RATE: bytes per profile sample, on average */
+  const char *prof_file;  /* DYNALLOC_PROF_FILE: the profile written at exit (%p: the pid) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -330,6 +333,7 @@ void  da_queue_remove(da_queue_t *q, da_page_t *page);
 void *da_page_malloc_slow(da_heap_t *heap, size_t bin);
 void *da_pool_refill(da_heap_t *heap, size_t bin);
 void *da_alloc_large(size_t size, size_t align, bool zero);   /* alloc.c: bulk runs, huge blocks */
+void *da_large_block(size_t size, size_t align, bool zero);   /* alloc.c: the same, never sampled */
 da_block_t *da_pool_take(da_page_t *page, da_block_t *b);      /* free.c: b = page->free, checked */
 da_page_t *da_checked_page(const void *p, const char *func, const char *freed_word);   /* free.c */
 
@@ -348,7 +352,7 @@ typedef struct da_guard_stats_s {
   uint64_t sampled;                          /* blocks served since start */
 } da_guard_stats_t;
 intptr_t da_guard_interval(void);
-void  *da_guard_try(da_heap_t *heap, size_t size);
+void  *da_guard_malloc(size_t size);
 void   da_guard_free(void *p, const char *func);
 size_t da_guard_size(const void *p, const char *func);
 void  *da_guard_realloc(void *p, size_t size);
@@ -356,6 +360,30 @@ void   da_guard_stats(da_guard_stats_t *out);
 void   da_guard_fork_prepare(void);
 void   da_guard_fork_parent(void);
 void   da_guard_fork_child(void);
+
+/* ---- stack.c: call stacks without allocation ------------------------------------------------------ */
+void da_stack_init(void);
+int  da_stack_capture(uintptr_t *pcs, int max);            /* return addresses, innermost first */
+void da_stack_print(const char *what, const uintptr_t *pcs, int n);   /* one line on stderr */
+
+/* ---- sample.c: the sampling countdown; prof.c: the heap profiler (DYNALLOC_PROF) --------------------- */
+#define DA_PROF_RATE_DEFAULT (512L << 10)   /* bytes allocated per profile sample, on average */
+#define DA_PROF_FRAMES 32                   /* return addresses kept per stack */
+uint64_t da_random(void);
+void   da_sample_start(da_heap_t *heap);
+void  *da_sample_try(da_heap_t *heap, size_t size, size_t align, bool zero);
+intptr_t da_prof_interval(void);
+void  *da_prof_sample(size_t size, size_t align, bool zero);
+void   da_prof_free(da_page_t *page, const void *p);
+void   da_prof_init(void);
+void   da_prof_at_exit(void);
+void   da_prof_counts(size_t *live_samples, size_t *stack_total, uint64_t *lost);
+void   da_prof_fork_prepare(void);
+void   da_prof_fork_parent(void);
+void   da_prof_fork_child(void);
+static inline bool da_page_sampled(const da_page_t *page) {
+  return (DA_GET(page->flags) & DA_PAGE_SAMPLED) != 0;
+}
 
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
@@ -513,6 +541,8 @@ static inline void da_delayed_count(const da_page_t *page, int sign) {
 void da_report_init(void);
 void da_report_print(int fd);          /* the text report (malloc_stats: fd 2) */
 void da_report_at_exit(void);          /* once per process, where DYNALLOC_STATS* say */
+void da_path_absolute(char *dst, size_t cap, const char *file);   /* from the working directory */
+void da_path_expand(char *dst, size_t cap, const char *pattern);  /* every %p: the pid */
 
 /* ---- init.c ------------------------------------------------------------------------------------------- */
 extern _Atomic(int) da_initialized;
@@ -555,7 +585,7 @@ static inline da_block_t *da_link_next(const da_block_t *b, uintptr_t link_key) 
 }
 /* Take the first block b of page's free list for malloc: its link is decoded
  * and checked, and b must carry the free key (so it is a free block start of
- * this page).  The heap's sampling countdown (guard.c) goes down by the
+ * this page).  The heap's sampling countdown (sample.c) goes down by the
  * request.  The end of the list, every failed check and a countdown that went
  * below zero go to da_pool_pop_slow, as a tail call, so the common case needs
  * no stack frame. */

@@ -3,7 +3,7 @@
  * One table names every option, its default and its meaning; the README's options
  * table mirrors it.  The environment is read straight from `environ`: getenv or
  * stdio could allocate.  Values are decimal integers, except where `words` lists
- * accepted words (the word's index is stored) and for the one path option
+ * accepted words (the word's index is stored) and for the path options
  * (the pointer into the environment is kept).  A DYNALLOC_ variable that names
  * no option gets a one-line warning listing the known names.
  */
@@ -14,7 +14,7 @@ extern char **environ;
 da_options_t da_options = {
   .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 100,
   .segment_cache = 8, .fault_every = 0, .purge_thread = 1, .harden = 0,
-  .guard_sample = DA_GUARD_SAMPLE_DEFAULT,
+  .guard_sample = DA_GUARD_SAMPLE_DEFAULT, .prof = 0, .prof_rate = DA_PROF_RATE_DEFAULT,
 };
 
 typedef struct option_s {
@@ -35,6 +35,9 @@ static const option_t option_table[] = {
   {"PURGE_THREAD", &da_options.purge_thread, {0}, NULL},
   {"HARDEN", &da_options.harden, {"0", "1", 0}, NULL},
   {"GUARD_SAMPLE", &da_options.guard_sample, {0}, NULL},
+  {"PROF", &da_options.prof, {"0", "1", 0}, NULL},
+  {"PROF_RATE", &da_options.prof_rate, {0}, NULL},
+  {"PROF_FILE", NULL, {0}, &da_options.prof_file},
 };
 
 static bool str_eq(const char *a, const char *b) {
@@ -111,4 +114,6 @@ void da_options_init(void) {
   }
   if (da_options.purge_delay_ms < 0) da_options.purge_delay_ms = 0;
   if (da_options.segment_cache < 0) da_options.segment_cache = 0;
+  if (da_options.prof_rate < 1) da_options.prof_rate = 1;   /* 1: every allocation */
+  if (da_options.prof_file != NULL) da_options.prof = 1;
 }

@@ -140,24 +140,29 @@ static size_t append(char *dst, size_t at, size_t cap, const char *src) {
   return at;
 }
 
+/* file, made absolute from the working directory (now, at start-up). */
+void da_path_absolute(char *dst, size_t cap, const char *file) {
+  size_t n = 0;
+  dst[0] = 0;
+  if (file[0] != '/' && getcwd(dst, cap) != NULL) n = append(dst, strlen(dst), cap, "/");
+  append(dst, n, cap, file);
+}
+
 void da_report_init(void) {
   const char *file = da_options.stats_file;
   if (file != NULL) {
     if (da_options.stats == 0) da_options.stats = 1;
-    size_t n = 0;
-    if (file[0] != '/' && getcwd(report_path, sizeof report_path) != NULL)
-      n = append(report_path, strlen(report_path), sizeof report_path, "/");
-    append(report_path, n, sizeof report_path, file);
+    da_path_absolute(report_path, sizeof report_path, file);
     return;
   }
   if (da_options.stats) report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
 }
 
-/* report_path with every %p replaced by the pid. */
-static void expand_path(char *buf, size_t cap) {
+/* pattern with every %p replaced by the pid. */
+void da_path_expand(char *buf, size_t cap, const char *pattern) {
   size_t n = 0;
   buf[0] = 0;
-  for (const char *c = report_path; *c; c++) {
+  for (const char *c = pattern; *c; c++) {
     if (c[0] == '%' && c[1] == 'p') {
       char pid[24];
       da_snprintf(pid, sizeof pid, "%d", (int)getpid());
@@ -178,7 +183,7 @@ void da_report_at_exit(void) {
   bool opened = false;
   if (report_path[0] != 0) {
     char path[sizeof report_path + 32];
-    expand_path(path, sizeof path);
+    da_path_expand(path, sizeof path, report_path);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
       da_message("dynalloc: cannot write the statistics to %s\n", path);

@@ -127,6 +127,7 @@ enum da_page_flag {             /* zero for an owner's ordinary free: one test *
   DA_PAGE_IN_FULL     = 1,      /* on the heap's full queue */
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
   DA_PAGE_HARDENED    = 4,      /* pool page of the hardened mode (harden.c) */
+  DA_PAGE_SAMPLED     = 8,      /* bulk run or huge block of a heap-profile sample (prof.c) */
 };
 
 /* page->xfree holds the state in its low 2 bits, the head of a block list in bits
@@ -232,7 +233,7 @@ typedef struct da_counters_s {      /* statistics a heap keeps without atomics (
 typedef struct da_heap_s {
   uintptr_t        link_key;             /* da_link_key and da_free_key, copied here so that */
   uintptr_t        free_key;             /* the fast paths find them beside direct[] */
-  intptr_t         sample_left;          /* bytes until the next guarded sample (guard.c) */
+  intptr_t         sample_left;          /* bytes until the next sample (sample.c) */
   da_page_t       *direct_small[DA_DIRECT_SMALL_COUNT]; /* direct[] by (size + 15) / 16, to 1 KiB */
   da_page_t       *direct[DA_BIN_COUNT]; /* allocation page per bin; never NULL */
   da_queue_t       bins[DA_BIN_COUNT];   /* pool pages that may have free blocks */
@@ -259,6 +260,8 @@ typedef struct da_heap_s {
   uint8_t          cache_frozen;         /* a reclaimer is taking the bulk cache (reclaim.c) */
   uint8_t          live;                 /* 1 while a thread uses it */
   da_counters_t    stats;
+  intptr_t         sample_set;           /* sample_left when it was set (sample.c) */
+  intptr_t         guard_left, prof_left;   /* bytes until each sampler's next sample, then */
   void           **quarantine;           /* hardened mode: freed blocks held back (harden.c) */
   uint32_t         quarantine_head;      /* oldest entry */
   uint32_t         quarantine_len;

@@ -183,7 +183,8 @@ int main(void)
     test_init("api_basic");
     if (test_is_dynalloc()) {
         void *p = malloc(1);
-        size_t want = test_exact_usable() ? 1 : 16;   /* the class, or the request (hardened, sampled) */
+        /* the class, the request (hardened, guarded samples), or a page (profile samples) */
+        size_t want = test_profiled() ? 4096 : test_exact_usable() ? 1 : 16;
         CHECKF(malloc_usable_size(p) == want, "malloc(1) usable size %zu, want %zu", malloc_usable_size(p), want);
         free(p);
     }

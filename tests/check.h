@@ -106,6 +106,14 @@ static __attribute__((unused)) int test_guarded(void)
     return every != NULL && strcmp(every, "1") == 0;
 }
 
+/* DYNALLOC_PROF=1 DYNALLOC_PROF_RATE=1: every block a heap-profile sample, a run
+ * of whole pages (its usable size: 4096 for a 1-byte request). */
+static __attribute__((unused)) int test_profiled(void)
+{
+    const char *prof = getenv("DYNALLOC_PROF"), *rate = getenv("DYNALLOC_PROF_RATE");
+    return prof != NULL && strcmp(prof, "1") == 0 && rate != NULL && strcmp(rate, "1") == 0;
+}
+
 /* Usable sizes are the requests (the hardened mode, or every block sampled). */
 static __attribute__((unused)) int test_exact_usable(void)
 {
@@ -119,8 +127,10 @@ static __attribute__((unused)) int test_is_dynalloc(void)
         test_dynalloc = 1;
 #else
         void *p = malloc(1);
-        /* dynalloc's smallest class, or the request itself (hardened mode, guarded samples) */
-        test_dynalloc = p != NULL && malloc_usable_size(p) == (test_exact_usable() ? 1 : 16);
+        /* dynalloc's smallest class, the request itself (hardened mode, guarded
+         * samples), or a page (profile samples) */
+        test_dynalloc = p != NULL &&
+                        malloc_usable_size(p) == (test_profiled() ? 4096 : test_exact_usable() ? 1 : 16);
         free(p);
 #endif
     }

@@ -29,6 +29,8 @@
 #   every-mmap, every-sbrk      tests/guard_*.c, preloaded with DYNALLOC_GUARD_SAMPLE=1
 #   default-rate                tests/guard_*.c with the argument `default`, the default rate
 #   guard                       the plain api_, libc_ and thr_ programs with DYNALLOC_GUARD_SAMPLE=1
+#   prof                        the same with every block a heap-profile sample (DYNALLOC_PROF_RATE=1)
+#   pprof                       tests/prof_check.sh: the profiles of tests/prof_*.c read by google-pprof
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
@@ -334,6 +336,16 @@ for p in $API $LIBC $THR; do
     # every pool-sized block a guarded sample while the area has room
     add "$p@guard" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_GUARD_SAMPLE=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
 done
+for p in $API $LIBC $THR; do
+    # misuse_*: their reports are the default mode's; api_mallinfo checks pool figures that
+    # no block reaches, thr_retention a bound that the profiler's tables of 10^5 live
+    # samples (never given back) exceed
+    case $p in misuse_*|api_mallinfo|thr_retention) continue ;; esac
+    # every block a heap-profile sample (a run of whole pages, its stack recorded)
+    add "$p@prof" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PROF=1 DYNALLOC_PROF_RATE=1 \
+        DYNALLOC_PROF_FILE=/dev/null LD_PRELOAD="$LIB" "$OUT/plain/$p"
+done
+add "prof@pprof" 300 tests/prof_check.sh
 for p in $API $LIBC $THR; do
     case $p in misuse_*) continue ;; esac   # their reports are the default mode's
     add "$p@harden" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"

@@ -19,6 +19,7 @@
 #   harden_*          the hardened mode: standard names, -Isrc for the layout, preloaded
 #   guard_*           guarded sampling: standard names, preloaded
 #   asan_*            the ASan build's poisoning: da_ names, build-asan, ASan only
+#   prof_*            the heap profiler: standard names, no frame pointers, preloaded
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -29,6 +30,7 @@
 #   whitebox whitebox_* programs
 #   harden   harden_* programs
 #   guard    guard_* programs
+#   prof     prof_* programs
 
 TEST_SAN_CC ?= clang
 TEST_OUT    := build/tests
@@ -43,6 +45,7 @@ TEST_WB     := $(basename $(notdir $(wildcard tests/whitebox_*.c)))
 TEST_HARDEN := $(basename $(notdir $(wildcard tests/harden_*.c)))
 TEST_GUARD  := $(basename $(notdir $(wildcard tests/guard_*.c)))
 TEST_ASAN   := $(basename $(notdir $(wildcard tests/asan_*.c)))
+TEST_PROF   := $(basename $(notdir $(wildcard tests/prof_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
@@ -53,7 +56,8 @@ TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/vg/,$(TEST_API)) \
              $(addprefix $(TEST_OUT)/whitebox/,$(TEST_WB)) \
              $(addprefix $(TEST_OUT)/harden/,$(TEST_HARDEN)) \
-             $(addprefix $(TEST_OUT)/guard/,$(TEST_GUARD))
+             $(addprefix $(TEST_OUT)/guard/,$(TEST_GUARD)) \
+             $(addprefix $(TEST_OUT)/prof/,$(TEST_PROF))
 
 .PHONY: test test-libs test-progs test-clean
 
@@ -107,6 +111,10 @@ $(TEST_OUT)/harden/%: tests/%.c $(TEST_HDRS) src/types.h
 $(TEST_OUT)/guard/%: tests/%.c $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
+
+$(TEST_OUT)/prof/%: tests/%.c $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -fomit-frame-pointer $< -pthread -o $@
 
 $(TEST_OUT)/whitebox/%: tests/%.c $(wildcard src/*.h) include/dynalloc.h build/libdynalloc-prefix.a
 	@mkdir -p $(dir $@)
