@@ -34,6 +34,7 @@
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
+#   prof (real_*)               the same with the heap profiler (a sample per 64 KiB), profiles checked
 #   exports, launcher, env-*    checks of the shared libraries and their options
 #   glibc                       plain programs on the system allocator (only when
 #                               TEST_GLIBC=1: checks the tests themselves)
@@ -197,7 +198,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -370,7 +371,7 @@ add "launcher-stats@make" 60 bash -c "check_launcher make -s -f /dev/null --eval
 add "launcher-stats@python3" 60 bash -c "check_launcher $PY -c 'import sys; print(sum(range(10))); sys.exit(4)'"
 add "env-bad-values@preload" 60 bash -c check_bad_values
 for w in python perl git gcc sort; do
-    for b in mmap sbrk harden; do
+    for b in mmap sbrk harden prof; do
         add "real_$w@$b" 300 tests/real/run_real.sh "$w" "$b" "$REAL_WORK"
     done
 done
