@@ -26,6 +26,10 @@ CORE_CFLAGS := -std=gnu11 -fno-semantic-interposition $(OPT) -g -fPIC -fvisibili
 ifneq ($(SANITIZE),)
 CORE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 endif
+# memcheck's client requests (src/vg.c) need valgrind's headers (Debian: valgrind)
+ifeq ($(wildcard /usr/include/valgrind/memcheck.h),)
+CORE_CFLAGS += -DDA_NO_VALGRIND
+endif
 CORE_CFLAGS += $(EXTRA_CFLAGS)
 
 CORE_SRC := $(filter-out src/override.c src/exit.c,$(wildcard src/*.c))
@@ -75,7 +79,7 @@ $(BUILD)/libdynalloc-prefix.a: $(CORE_OBJ)
 
 $(BUILD)/dynalloc: scripts/dynalloc.in Makefile
 	@mkdir -p $(BUILD)
-	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' $< > $@ && chmod +x $@
+	sed -e 's|@LIBDIR@|$(abspath $(BUILD))|' -e 's|@SUPPDIR@|$(abspath scripts)|' $< > $@ && chmod +x $@
 $(BUILD)/dynalloc.pc: scripts/dynalloc.pc.in Makefile
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
@@ -86,11 +90,13 @@ CMAKEDIR = $(PREFIX)/lib/cmake/dynalloc
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin \
 	           $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(CMAKEDIR) \
-	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(PREFIX)/share/dynalloc
 	install -m 644 $(BUILD)/libdynalloc.a $(BUILD)/libdynalloc-prefix.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc-prefix.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 include/dynalloc.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' scripts/dynalloc.in > $(DESTDIR)$(PREFIX)/bin/dynalloc
+	sed -e 's|@LIBDIR@|$(PREFIX)/lib|' -e 's|@SUPPDIR@|$(PREFIX)/share/dynalloc|' scripts/dynalloc.in \
+	    > $(DESTDIR)$(PREFIX)/bin/dynalloc
+	install -m 644 scripts/valgrind.supp $(DESTDIR)$(PREFIX)/share/dynalloc/
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/dynalloc
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/dynalloc.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc
@@ -105,8 +111,9 @@ uninstall:
 	      $(DESTDIR)$(PREFIX)/include/dynalloc.h \
 	      $(DESTDIR)$(PREFIX)/bin/dynalloc $(DESTDIR)$(PREFIX)/lib/pkgconfig/dynalloc.pc \
 	      $(DESTDIR)$(CMAKEDIR)/dynalloc-config.cmake $(DESTDIR)$(CMAKEDIR)/dynalloc-config-version.cmake \
-	      $(DESTDIR)$(MANDIR)/man1/dynalloc.1 $(DESTDIR)$(MANDIR)/man3/dynalloc.3
-	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	      $(DESTDIR)$(MANDIR)/man1/dynalloc.1 $(DESTDIR)$(MANDIR)/man3/dynalloc.3 \
+	      $(DESTDIR)$(PREFIX)/share/dynalloc/valgrind.supp
+	-rmdir $(DESTDIR)$(CMAKEDIR) $(DESTDIR)$(PREFIX)/share/dynalloc 2>/dev/null
 
 deb: all
 	BUILD=$(BUILD) VERSION=$(VERSION) sh scripts/make-deb.sh

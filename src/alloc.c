@@ -22,8 +22,14 @@
 DA_NOINLINE void *da_large_block(size_t size, size_t align, bool zero) {
   bool harden = da_options.harden;   /* a byte at least for the canary */
   da_busy_enter();
+  if (unlikely(da_vg)) da_vg_quiet();
   void *p = da_bulk_alloc(da_heap_tls, size + harden, align, zero);
-  if (harden && p != NULL) da_harden_large_set(da_checked_page(p, "malloc", "freed pointer"), p, size);
+  if (harden && p != NULL) {
+    da_page_t *page = da_checked_page(p, "malloc", "freed pointer");
+    da_harden_large_set(page, p, size);
+    if (unlikely(da_vg)) da_vg_alloc(p, size, da_bulk_usable(page, p), zero);
+  }
+  if (unlikely(da_vg)) da_vg_loud();
   da_busy_leave();
   return p;
 }
@@ -143,18 +149,23 @@ static DA_NOINLINE void *realloc_move(void *p, size_t size, da_page_t *page, siz
   } else if (page->kind == DA_KIND_HUGE) {
     void *q = da_huge_realloc(page, p, size + harden);
     if (q != NULL && harden) da_harden_large_set(page, q, size);
+    if (q != NULL && unlikely(da_vg)) da_vg_resized(p, q, usable, size, da_huge_usable(page));
     if (q != NULL) return q;
   } else if (page->kind == DA_KIND_BULK && size > usable && da_bulk_grow(page, size + harden)) {
     if (harden) da_harden_large_set(page, p, size);
+    if (unlikely(da_vg)) da_vg_resized(p, p, usable, size, da_bulk_usable(page, p));
     return p;
   }
   /* A block that grows past a page moves with a quarter to spare: a string or
    * vector grown in small steps is then copied O(log n) times, not once a page. */
   size_t want = size;
   if (size > usable && size > DA_POOL_MAX && usable + usable / 4 > size) want = usable + usable / 4;
-  void *q = size > usable && want >= DA_REALLOC_MAP_MIN ? da_huge_alloc(want + harden) : da_malloc(want);
-  if (q == NULL && want != size) q = da_malloc(size);
+  bool mapped = size > usable && want >= DA_REALLOC_MAP_MIN;
+  void *q = mapped ? da_huge_alloc(want + harden) : da_malloc(want);
+  if (q == NULL && want != size) { mapped = false; q = da_malloc(size); }
   if (q == NULL) return NULL;
+  if (unlikely(da_vg) && mapped)   /* a new mapping (da_malloc's blocks are announced there) */
+    da_vg_alloc(q, size, da_bulk_usable(da_checked_page(q, "realloc", "freed pointer"), q), false);
   memcpy(q, p, size < usable ? size : usable);
   if (unlikely(harden)) harden_request(q, size);
   da_free(p);
@@ -169,10 +180,18 @@ static DA_NOINLINE void *realloc_hardened(void *p, size_t size) {
   da_page_t *page;
   size_t usable = da_usable_page(p, "realloc", &page);
   if (da_page_hardened(page)) {
-    if (size < page->block_size && size >= page->block_size / 2) { da_harden_resize(page, p, size); return p; }
+    if (size < page->block_size && size >= page->block_size / 2) {
+      da_harden_resize(page, p, size);
+      if (unlikely(da_vg)) da_vg_resized(p, p, usable, size, page->block_size);
+      return p;
+    }
   } else if (page->kind != DA_KIND_POOL) {
     size_t room = da_bulk_usable(page, p);
-    if (size < room && size >= room / 2) { da_harden_large_set(page, p, size); return p; }
+    if (size < room && size >= room / 2) {
+      da_harden_large_set(page, p, size);
+      if (unlikely(da_vg)) da_vg_resized(p, p, usable, size, room);
+      return p;
+    }
   }
   return realloc_move(p, size, page, usable, true);
 }
@@ -193,7 +212,9 @@ static void *realloc_marked(void *p, size_t size) {
 void *da_realloc_core(void *p, size_t size) {
   if (p == NULL) return da_malloc(size);
   da_busy_enter();
+  if (unlikely(da_vg)) da_vg_quiet();   /* the checks read the canary, the copy the old block */
   void *q = realloc_marked(p, size);
+  if (unlikely(da_vg)) da_vg_loud();
   da_busy_leave();
   return q;
 }

@@ -218,7 +218,9 @@ static void free_checked(void *p, const char *func) {
 /* Every free but the owner's pool fast path is marked busy (lock.c). */
 static DA_NOINLINE void free_generic(void *p, const char *func) {
   da_busy_enter();
+  if (unlikely(da_vg)) { da_vg_free(p); da_vg_quiet(); }   /* memcheck's report of a bad free first */
   free_checked(p, func);
+  if (unlikely(da_vg)) da_vg_loud();
   da_busy_leave();
 }
 
@@ -229,6 +231,7 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
   da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
   da_busy_enter();
+  if (unlikely(da_vg)) { da_vg_free(p); da_vg_quiet(); }   /* memcheck's report of a bad free first */
   bool done = false;
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
@@ -244,6 +247,7 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
     }
   }
   if (!done) free_checked(p, "free");
+  if (unlikely(da_vg)) da_vg_loud();
   da_busy_leave();
 }
 

@@ -176,17 +176,23 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
   if (size < DA_BULK_CLASS_MAX)
     bin = align <= DA_ALIGN ? da_size_class(size + 1) : da_aligned_class(size + 1, align);
   if (bin >= DA_BIN_COUNT) return da_alloc_large(size, align, false);
+  if (unlikely(da_vg)) da_vg_quiet();   /* the free block's words, its fill and canary */
   da_page_t *page = heap->direct[bin];
   da_block_t *b;
   if (page->free != DA_LIST_END) {
     b = da_pool_take(page, page->free);
   } else {
     b = da_pool_refill(heap, bin);
-    if (b == NULL) return NULL;
-    page = da_page_of(b);
+    if (b != NULL) page = da_page_of(b);
   }
-  fill_check(page, b);
-  canary_set(page, b, size);
+  if (b != NULL) {
+    fill_check(page, b);
+    canary_set(page, b, size);
+  }
+  if (unlikely(da_vg)) {
+    da_vg_loud();
+    if (b != NULL) da_vg_alloc(b, size, page->block_size, false);
+  }
   return b;
 }
 

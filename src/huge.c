@@ -164,6 +164,8 @@ static da_huge_t *desc_new(void) {
     if (desc_next == NULL || desc_next + sizeof *h > desc_end) {
       desc_next = da_os_alloc_meta(DA_HUGE_DESC_CHUNK);
       if (desc_next == NULL) return NULL;
+      /* under memcheck: its leak search must not find the blocks' addresses here */
+      if (unlikely(da_vg)) da_vg_noaccess(desc_next, DA_HUGE_DESC_CHUNK);
       desc_end = desc_next + DA_HUGE_DESC_CHUNK;
     }
     h = (da_huge_t *)desc_next;

@@ -37,6 +37,7 @@ void da_process_init(void) {
     return;
   }
   da_options_init();
+  da_vg_init();   /* under memcheck: the hardened mode's diversion, before any heap */
   da_report_init();
   da_prof_init();
   da_free_key = random_word(0);

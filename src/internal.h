@@ -104,6 +104,7 @@ typedef struct da_options_s {
   long prof;           /* DYNALLOC_PROF: the heap profiler (prof.c) */
   long prof_rate;      /* DYNALLOC_PROF_RATE: bytes per profile sample, on average */
   const char *prof_file;  /* DYNALLOC_PROF_FILE: the profile written at exit (%p: the pid) */
+  long valgrind;       /* DYNALLOC_VALGRIND: 0: no client requests under memcheck (vg.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -365,6 +366,7 @@ void   da_guard_fork_child(void);
 void da_stack_init(void);
 int  da_stack_capture(uintptr_t *pcs, int max);            /* return addresses, innermost first */
 void da_stack_print(const char *what, const uintptr_t *pcs, int n);   /* one line on stderr */
+bool da_stack_self_shared(void);       /* dynalloc is a shared object (not linked into the program) */
 
 /* ---- sample.c: the sampling countdown; prof.c: the heap profiler (DYNALLOC_PROF) --------------------- */
 #define DA_PROF_RATE_DEFAULT (512L << 10)   /* bytes allocated per profile sample, on average */
@@ -377,13 +379,22 @@ void  *da_prof_sample(size_t size, size_t align, bool zero);
 void   da_prof_free(da_page_t *page, const void *p);
 void   da_prof_init(void);
 void   da_prof_at_exit(void);
-void   da_prof_counts(size_t *live_samples, size_t *stack_total, uint64_t *lost);
 void   da_prof_fork_prepare(void);
 void   da_prof_fork_parent(void);
 void   da_prof_fork_child(void);
 static inline bool da_page_sampled(const da_page_t *page) {
   return (DA_GET(page->flags) & DA_PAGE_SAMPLED) != 0;
 }
+
+/* ---- vg.c: memcheck's client requests (DYNALLOC_VALGRIND) ------------------------------------------ */
+extern bool da_vg;                     /* memcheck runs this process: every hook below is on */
+void da_vg_init(void);
+void da_vg_alloc(void *p, size_t n, size_t room, bool zeroed);
+void da_vg_free(const void *p);
+void da_vg_resized(void *p, void *q, size_t old, size_t n, size_t room);
+void da_vg_noaccess(void *p, size_t n);
+void da_vg_quiet(void);                /* dynalloc's own accesses: not reported (nests) */
+void da_vg_loud(void);
 
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);

@@ -14,7 +14,7 @@ extern char **environ;
 da_options_t da_options = {
   .stats = 0, .verbose = 0, .backend_sbrk = 0, .purge_delay_ms = 100,
   .segment_cache = 8, .fault_every = 0, .purge_thread = 1, .harden = 0,
-  .guard_sample = DA_GUARD_SAMPLE_DEFAULT, .prof = 0, .prof_rate = DA_PROF_RATE_DEFAULT,
+  .guard_sample = DA_GUARD_SAMPLE_DEFAULT, .prof = -1, .prof_rate = DA_PROF_RATE_DEFAULT, .valgrind = 1,
 };
 
 typedef struct option_s {
@@ -38,6 +38,7 @@ static const option_t option_table[] = {
   {"PROF", &da_options.prof, {"0", "1", 0}, NULL},
   {"PROF_RATE", &da_options.prof_rate, {0}, NULL},
   {"PROF_FILE", NULL, {0}, &da_options.prof_file},
+  {"VALGRIND", &da_options.valgrind, {"0", "1", 0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {
@@ -115,5 +116,5 @@ void da_options_init(void) {
   if (da_options.purge_delay_ms < 0) da_options.purge_delay_ms = 0;
   if (da_options.segment_cache < 0) da_options.segment_cache = 0;
   if (da_options.prof_rate < 1) da_options.prof_rate = 1;   /* 1: every allocation */
-  if (da_options.prof_file != NULL) da_options.prof = 1;
+  if (da_options.prof < 0) da_options.prof = da_options.prof_file != NULL;   /* a file implies it, unless set */
 }

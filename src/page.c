@@ -246,6 +246,7 @@ static da_page_t *page_new(da_heap_t *heap, size_t bin) {
   DA_SET(page->kind, (uint8_t)DA_KIND_POOL);
   page->bin = (uint8_t)bin;
   DA_SET(page->flags, (uint8_t)(da_options.harden ? DA_PAGE_HARDENED : 0));
+  if (unlikely(da_vg)) da_vg_noaccess(da_page_start(da_segment_of_page(page), page), page_slices(bsize) << DA_SLICE_SHIFT);
   page->block_size = (uint32_t)bsize;
   unsigned shift;
   page->magic = da_pool_magic((uint32_t)bsize, &shift);

@@ -15,7 +15,9 @@
  *
  * Invariants:
  *  - the tables (stacks, live samples) come from dynalloc's metadata mappings
- *    and change only under prof_lock (a leaf lock, taken with signals blocked);
+ *    and change only under prof_lock, a leaf lock taken with signals blocked
+ *    (da_lock: a signal handler's malloc or fork never finds it held by its
+ *    own thread); nothing takes another lock under it;
  *  - a block carries DA_PAGE_SAMPLED exactly while the live-sample table holds
  *    it; the flag is set before the block is handed out and cleared when it is
  *    freed (da_prof_free), before its run is given back;
@@ -41,6 +43,7 @@ typedef struct prof_stack_s {
 typedef struct prof_sample_s {
   uintptr_t block;                       /* 0: an empty slot */
   size_t    size;                        /* the request */
+  double    weight;                      /* the allocations it stands for */
   uint32_t  stack;                       /* index in stacks */
 } prof_sample_t;
 
@@ -191,20 +194,16 @@ static void sample_remove_at(size_t i) {
 }
 
 /* ---- samples ------------------------------------------------------------------------------------ */
-static void charge(prof_stack_t *s, size_t size, double sign) {
-  double w = weight(size);
-  s->live_objects += sign * w;
-  s->live_bytes += sign * w * (double)size;
-}
-
 static bool record(uintptr_t block, size_t size, const uintptr_t *pcs, int n) {
   long k = stack_find(pcs, n);
   if (k < 0 || !samples_room()) { dropped++; return false; }
   prof_stack_t *s = &stacks[k];
-  charge(s, size, 1);
-  s->alloc_objects += weight(size);
-  s->alloc_bytes += weight(size) * (double)size;
-  prof_sample_t e = {block, size, (uint32_t)k};
+  double w = weight(size);
+  s->live_objects += w;
+  s->live_bytes += w * (double)size;
+  s->alloc_objects += w;
+  s->alloc_bytes += w * (double)size;
+  prof_sample_t e = {block, size, w, (uint32_t)k};
   sample_put(&e);
   sample_count++;
   return true;
@@ -232,7 +231,9 @@ void da_prof_free(da_page_t *page, const void *p) {
   if (sample_cap != 0) {
     for (size_t i = sample_home((uintptr_t)p); samples[i].block != 0; i = (i + 1) & (sample_cap - 1)) {
       if (samples[i].block == (uintptr_t)p) {
-        charge(&stacks[samples[i].stack], samples[i].size, -1);
+        prof_stack_t *s = &stacks[samples[i].stack];
+        s->live_objects -= samples[i].weight;
+        s->live_bytes -= samples[i].weight * (double)samples[i].size;
         sample_remove_at(i);
         break;
       }
@@ -330,14 +331,6 @@ void da_prof_at_exit(void) {
   int me = (int)getpid();
   if (atomic_exchange(&dumped_pid, me) == me) return;
   if (da_prof_dump(NULL) != 0) da_message("dynalloc: cannot write the heap profile (errno %d)\n", errno);
-}
-
-void da_prof_counts(size_t *live_samples, size_t *stack_total, uint64_t *lost) {
-  da_lock(&prof_lock);
-  *live_samples = sample_count;
-  *stack_total = stack_count;
-  *lost = dropped;
-  da_unlock(&prof_lock);
 }
 
 void da_prof_fork_prepare(void) { da_lock(&prof_lock); }

@@ -63,6 +63,11 @@ static void stack_init_once(void) {
 
 void da_stack_init(void) { pthread_once(&stack_once, stack_init_once); }
 
+bool da_stack_self_shared(void) {
+  da_stack_init();
+  return self_hi != 0;
+}
+
 typedef struct where_s { uintptr_t pc, base; const char *name; } where_t;
 
 static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {

@@ -19,13 +19,16 @@ for f in ./usr/lib/libdynalloc.so ./usr/lib/libdynalloc.a ./usr/lib/libdynalloc-
          ./usr/lib/libdynalloc-prefix.a ./usr/include/dynalloc.h ./usr/bin/dynalloc \
          ./usr/lib/pkgconfig/dynalloc.pc ./usr/lib/cmake/dynalloc/dynalloc-config.cmake \
          ./usr/lib/cmake/dynalloc/dynalloc-config-version.cmake \
-         ./usr/share/man/man1/dynalloc.1.gz ./usr/share/man/man3/dynalloc.3.gz; do
+         ./usr/share/man/man1/dynalloc.1.gz ./usr/share/man/man3/dynalloc.3.gz \
+         ./usr/share/dynalloc/valgrind.supp; do
     grep -qx "$f" "$root/files" || fail "$f is not in the package"
 done
 dpkg-deb -c "$deb" | awk '$2 != "root/root" { bad = 1 } END { exit bad }' || fail "files not owned by root"
 dpkg -x "$deb" "$root/x"
 grep -qx 'prefix=/usr' "$root/x/usr/lib/pkgconfig/dynalloc.pc" || fail "dynalloc.pc does not name /usr"
 grep -q '^lib="/usr/lib/libdynalloc.so"' "$root/x/usr/bin/dynalloc" || fail "the launcher does not load /usr/lib/libdynalloc.so"
+grep -q '^supp="/usr/share/dynalloc/valgrind.supp"' "$root/x/usr/bin/dynalloc" ||
+    fail "the launcher's --valgrind does not name /usr/share/dynalloc/valgrind.supp"
 . tests/install_progs.sh
 write_install_progs "$root"
 cc "$root/std.c" -o "$root/std-plain"

@@ -7,7 +7,8 @@
 #   - a CMake project with find_package(dynalloc 0.1) links dynalloc::dynalloc
 #     and dynalloc::dynalloc-prefix (and the static targets), and each program
 #     checks that the allocator is dynalloc;
-#   - the launcher runs a program under the installed library;
+#   - the launcher runs a program under the installed library, and under memcheck
+#     with the installed suppressions (--valgrind);
 #   - man -l renders dynalloc(1) and dynalloc(3) without a warning.
 set -eu
 cd "$(dirname "$0")/.."
@@ -62,6 +63,11 @@ fi
 # the launcher
 cc "$root/std.c" -o "$root/std-plain"
 "$inst/bin/dynalloc" "$root/std-plain" >/dev/null || fail "the installed launcher does not run dynalloc"
+# its --valgrind: memcheck reads the installed suppressions (and dynalloc then
+# gives exact usable sizes: "usable 1")
+VALGRIND_OPTS=-v "$inst/bin/dynalloc" --valgrind "$root/std-plain" > "$root/vg.out" 2>&1 || true   # std-plain wants 16
+grep -q "Reading suppressions file: $inst/share/dynalloc/valgrind.supp" "$root/vg.out" &&
+    grep -qx 'usable 1' "$root/vg.out" || { tail -n 20 "$root/vg.out"; fail "the installed launcher's --valgrind"; }
 
 # man pages
 for page in man1/dynalloc.1 man3/dynalloc.3; do

@@ -31,6 +31,7 @@
 #   guard                       the plain api_, libc_ and thr_ programs with DYNALLOC_GUARD_SAMPLE=1
 #   prof                        the same with every block a heap-profile sample (DYNALLOC_PROF_RATE=1)
 #   pprof                       tests/prof_check.sh: the profiles of tests/prof_*.c read by google-pprof
+#   memcheck@valgrind           tests/memcheck_check.sh: memcheck's reports of tests/memcheck_bugs.c
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
@@ -198,7 +199,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE, VALGRIND)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -347,6 +348,7 @@ for p in $API $LIBC $THR; do
         DYNALLOC_PROF_FILE=/dev/null LD_PRELOAD="$LIB" "$OUT/plain/$p"
 done
 add "prof@pprof" 300 tests/prof_check.sh
+add "memcheck@valgrind" 600 tests/memcheck_check.sh
 for p in $API $LIBC $THR; do
     case $p in misuse_*) continue ;; esac   # their reports are the default mode's
     add "$p@harden" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
