@@ -12,6 +12,7 @@
 #include "types.h"
 #include <stdio.h>
 #include <pthread.h>
+#include <unwind.h>
 
 #define DA_API       __attribute__((visibility("default")))
 #define DA_NOINLINE  __attribute__((noinline))
@@ -364,7 +365,16 @@ void   da_guard_fork_child(void);
 
 /* ---- stack.c: call stacks without allocation ------------------------------------------------------ */
 void da_stack_init(void);
-int  da_stack_capture(uintptr_t *pcs, int max);            /* return addresses, innermost first */
+/* The return addresses of the caller's stack, innermost first, at most max.
+ * Inline: every frame of dynalloc's the unwinder has to step over costs it an
+ * FDE lookup and a CFA program (most of a profile sample's cost). */
+typedef struct da_trace_s { uintptr_t *pcs; int n, max; bool top; } da_trace_t;
+_Unwind_Reason_Code da_stack_step(struct _Unwind_Context *ctx, void *arg);
+static inline __attribute__((always_inline)) int da_stack_capture(uintptr_t *pcs, int max) {
+  da_trace_t t = {pcs, 0, max, true};
+  _Unwind_Backtrace(da_stack_step, &t);
+  return t.n;
+}
 void da_stack_print(const char *what, const uintptr_t *pcs, int n);   /* one line on stderr */
 bool da_stack_self_shared(void);       /* dynalloc is a shared object (not linked into the program) */
 
@@ -375,7 +385,7 @@ uint64_t da_random(void);
 void   da_sample_start(da_heap_t *heap);
 void  *da_sample_try(da_heap_t *heap, size_t size, size_t align, bool zero);
 intptr_t da_prof_interval(void);
-void  *da_prof_sample(size_t size, size_t align, bool zero);
+void  *da_prof_sample(size_t size, size_t align, bool zero, const uintptr_t *pcs, int frames);
 void   da_prof_free(da_page_t *page, const void *p);
 void   da_prof_init(void);
 void   da_prof_at_exit(void);

@@ -209,14 +209,12 @@ static bool record(uintptr_t block, size_t size, const uintptr_t *pcs, int n) {
   return true;
 }
 
-/* A sampled allocation: a run of whole pages aligned to align, its stack
- * recorded and its header flagged; NULL when no memory (errno ENOMEM). */
-void *da_prof_sample(size_t size, size_t align, bool zero) {
+/* A sampled allocation whose stack is pcs: a run of whole pages aligned to
+ * align, its stack recorded and its header flagged; NULL when no memory
+ * (errno ENOMEM). */
+void *da_prof_sample(size_t size, size_t align, bool zero, const uintptr_t *pcs, int n) {
   void *p = da_large_block(size, align, zero);
   if (p == NULL) return NULL;
-  uintptr_t pcs[DA_PROF_FRAMES];
-  da_stack_init();
-  int n = da_stack_capture(pcs, DA_PROF_FRAMES);
   da_page_t *page = da_checked_page(p, "malloc", "freed pointer");
   da_lock(&prof_lock);
   if (record((uintptr_t)p, size, pcs, n)) DA_SET(page->flags, (uint8_t)(DA_GET(page->flags) | DA_PAGE_SAMPLED));

@@ -56,7 +56,10 @@ void *da_sample_try(da_heap_t *heap, size_t size, size_t align, bool zero) {
       align = cls & -cls;
       if (align < DA_ALIGN) align = DA_ALIGN;
     }
-    p = da_prof_sample(size, align, zero);
+    uintptr_t pcs[DA_PROF_FRAMES];   /* taken here: one frame fewer for the unwinder */
+    da_stack_init();
+    int n = da_stack_capture(pcs, DA_PROF_FRAMES);
+    p = da_prof_sample(size, align, zero, pcs, n);
   } else if (heap->guard_left < 0) {
     heap->guard_left = da_guard_interval();
     if (align == 0 && size <= DA_POOL_MAX) p = da_guard_malloc(size);

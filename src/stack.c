@@ -22,22 +22,14 @@ static uintptr_t self_lo, self_hi;           /* dynalloc's code, left out at the
 static char exe_path[256];                   /* the program's name for its own addresses */
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
-typedef struct trace_s { uintptr_t *pcs; int n, max; bool top; } trace_t;
-
-static _Unwind_Reason_Code trace_step(struct _Unwind_Context *ctx, void *arg) {
-  trace_t *t = arg;
+_Unwind_Reason_Code da_stack_step(struct _Unwind_Context *ctx, void *arg) {
+  da_trace_t *t = arg;
   uintptr_t ip = _Unwind_GetIP(ctx);
   if (ip == 0) return _URC_END_OF_STACK;
   if (t->top && ip >= self_lo && ip < self_hi) return _URC_NO_REASON;   /* inside dynalloc */
   t->top = false;
   t->pcs[t->n++] = ip;
   return t->n == t->max ? _URC_END_OF_STACK : _URC_NO_REASON;
-}
-
-int da_stack_capture(uintptr_t *pcs, int max) {
-  trace_t t = {pcs, 0, max, true};
-  _Unwind_Backtrace(trace_step, &t);
-  return t.n;
 }
 
 /* dynalloc's own code: the executable segment of the object that holds this
@@ -56,7 +48,7 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 static void stack_init_once(void) {
-  dl_iterate_phdr(find_self, (void *)(uintptr_t)&da_stack_capture);
+  dl_iterate_phdr(find_self, (void *)(uintptr_t)&da_stack_step);
   ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
   exe_path[n > 0 ? n : 0] = 0;
 }
