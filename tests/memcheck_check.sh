@@ -9,12 +9,8 @@
 # client request (its counts are the ones docs/performance.md gives).
 set -u
 cd "$(dirname "$0")/.." || exit 2
+. tests/check_lib.sh
 PROG=build/tests/memcheck/memcheck_bugs
-LIB=$PWD/build/libdynalloc.so
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 command -v valgrind > /dev/null || { echo "valgrind is not installed"; exit 1; }
 
 # run MODE [env…]: memcheck's report of memcheck_bugs MODE in $tmp/MODE.log
@@ -75,6 +71,4 @@ LD_PRELOAD="$LIB" DYNALLOC_VERBOSE=1 valgrind --soname-synonyms=somalloc=NONE "$
 grep -q 'dynalloc: memcheck runs this process' "$tmp/mc.log" && echo "ok   memcheck: announced" ||
     fail "no memcheck line with DYNALLOC_VERBOSE=1"
 
-[ $fails -eq 0 ] && echo "memcheck_check: ok" && exit 0
-echo "memcheck_check: $fails failed"
-exit 1
+finish memcheck_check

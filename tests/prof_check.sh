@@ -9,12 +9,8 @@
 # fails (the program checks EINVAL).
 set -u
 cd "$(dirname "$0")/.." || exit 2
+. tests/check_lib.sh
 PROG=build/tests/prof/prof_sites
-LIB=$PWD/build/libdynalloc.so
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fails=0
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
 # mib PROFILE SITE [pprof options…]: the site's own bytes (flat), in MiB, or 0
 mib() {
@@ -87,6 +83,4 @@ near "$tmp/launcher.heap" site_medium 20000000 --alloc_space
 echo "off:"
 env -u DYNALLOC_PROF -u DYNALLOC_PROF_FILE LD_PRELOAD="$LIB" "$PROG" off || fail "prof_sites off exited with $?"
 
-[ $fails -eq 0 ] && echo "prof_check: ok" && exit 0
-echo "prof_check: $fails failed"
-exit 1
+finish prof_check
