@@ -205,6 +205,7 @@ static da_page_t *pool_page_of(const da_block_t *b) { return da_pool_page_at(da_
  * owner's block of a page that is not full as free's fast path frees it). */
 static void release(da_heap_t *heap, da_block_t *b) {
   da_page_t *page = pool_page_of(b);
+  if (unlikely(da_vg)) da_vg_listed(b);
   if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
     da_link_set(b, page->free, da_link_key);
     page->free = b;

@@ -403,6 +403,7 @@ void da_vg_alloc(void *p, size_t n, size_t room, bool zeroed);
 void da_vg_free(const void *p);
 void da_vg_resized(void *p, void *q, size_t old, size_t n, size_t room);
 void da_vg_noaccess(void *p, size_t n);
+void da_vg_listed(void *b);            /* a pool block on a free list: its link and key readable */
 void da_vg_quiet(void);                /* dynalloc's own accesses: not reported (nests) */
 void da_vg_loud(void);
 
