@@ -106,6 +106,7 @@ typedef struct da_options_s {
   long prof_rate;      /* DYNALLOC_PROF_RATE: bytes per profile sample, on average */
   const char *prof_file;  /* DYNALLOC_PROF_FILE: the profile written at exit (%p: the pid) */
   long valgrind;       /* DYNALLOC_VALGRIND: 0: no client requests under memcheck (vg.c) */
+  long thp;            /* DYNALLOC_THP: 1: segments in transparent huge pages (os.c, segment.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);

@@ -39,6 +39,7 @@ static const option_t option_table[] = {
   {"PROF_RATE", &da_options.prof_rate, {0}, NULL},
   {"PROF_FILE", NULL, {0}, &da_options.prof_file},
   {"VALGRIND", &da_options.valgrind, {"0", "1", 0}, NULL},
+  {"THP", &da_options.thp, {"0", "1", 0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {

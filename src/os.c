@@ -1,7 +1,8 @@
 /* os.c — the OS contract every other layer uses; picks the back-end.
  *
  *   da_os_alloc_segment   one 4 MiB segment aligned to 4 MiB (sbrk back-end when
- *                         selected, falling back to mmap when the break cannot grow)
+ *                         selected, falling back to mmap when the break cannot grow);
+ *                         with DYNALLOC_THP=1 marked MADV_HUGEPAGE
  *   da_os_alloc_huge      a mapping for one huge block (always mmap)
  *   da_os_alloc_meta      a mapping for allocator metadata with an inaccessible
  *                         page on either side (heap structs, huge descriptors):
@@ -61,6 +62,11 @@ void *da_os_alloc_segment(bool *from_sbrk) {
   }
   if (p == NULL) p = da_mmap_reserve(DA_SEGMENT_SIZE, DA_SEGMENT_SIZE, 0);
   if (p != NULL) count_mapped((ptrdiff_t)DA_SEGMENT_SIZE);
+  if (p != NULL && da_options.thp) {   /* its two 2 MiB halves in huge pages, where the kernel's mode is madvise */
+    int saved = errno;
+    madvise(p, DA_SEGMENT_SIZE, MADV_HUGEPAGE);
+    errno = saved;
+  }
   return p;
 }
 

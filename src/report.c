@@ -40,6 +40,28 @@ static void out(sink_t *s, const char *fmt, ...) {
 
 typedef unsigned long long ull;
 
+/* AnonHugePages of /proc/self/smaps_rollup (the whole process's, in KiB), or -1. */
+static long anon_huge_kb(void) {
+  int fd = open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[2048];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char *key = "AnonHugePages:";
+  for (const char *c = buf; *c; c++) {
+    size_t k = 0;
+    while (key[k] && c[k] == key[k]) k++;
+    if (key[k] != 0) continue;
+    long v = 0;
+    for (c += k; *c == ' '; c++) {}
+    for (; *c >= '0' && *c <= '9'; c++) v = v * 10 + (*c - '0');
+    return v;
+  }
+  return -1;
+}
+
 static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
   out(s, "dynalloc: statistics for process %d\n", (int)getpid());
   out(s, "  pool classes (size: live blocks, live bytes)\n");
@@ -72,6 +94,10 @@ static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 
   out(s, "  OS: %zu bytes mapped now (arena %zu + hblkhd %zu; metadata %zu), peak %zu, %zu bytes purged\n",
       t->mapped, (size_t)mi->arena, (size_t)mi->hblkhd, t->meta_bytes, t->mapped_peak,
       atomic_load(&da_os_stats.purged));
+  long huge_kb = anon_huge_kb();
+  if (huge_kb >= 0)
+    out(s, "  transparent huge pages: %ld KiB of the process's anonymous memory (DYNALLOC_THP=%ld)\n", huge_kb,
+        da_options.thp);
   out(s, "  system calls: mmap %llu, munmap %llu, madvise %llu, mremap %llu, sbrk %llu\n",
       (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
       (ull)atomic_load(&da_os_stats.madvise_calls), (ull)atomic_load(&da_os_stats.mremap_calls),
@@ -107,11 +133,11 @@ static void report_json(sink_t *s, const da_totals_t *t, const struct mallinfo2 
   out(s, " \"heaps\": %zu, \"segments\": %zu, \"cached_segments\": %zu, \"adopted\": %llu,\n", t->heaps,
       t->segments, t->cached_segments, (ull)t->counters.segments_adopted);
   out(s, " \"os\": {\"mapped\": %zu, \"peak\": %zu, \"metadata\": %zu, \"purged\": %zu, \"mmap\": %llu, "
-         "\"munmap\": %llu, \"madvise\": %llu, \"mremap\": %llu, \"sbrk\": %llu}}\n",
+         "\"munmap\": %llu, \"madvise\": %llu, \"mremap\": %llu, \"sbrk\": %llu, \"anon_huge_kb\": %ld}}\n",
       t->mapped, t->mapped_peak, t->meta_bytes, atomic_load(&da_os_stats.purged),
       (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
       (ull)atomic_load(&da_os_stats.madvise_calls), (ull)atomic_load(&da_os_stats.mremap_calls),
-      (ull)atomic_load(&da_os_stats.sbrk_calls));
+      (ull)atomic_load(&da_os_stats.sbrk_calls), anon_huge_kb());
 }
 
 static void report(int fd, bool json) {

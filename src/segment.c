@@ -544,6 +544,9 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
     for (da_page_t *run = heap->spans[b].first; run; run = next) {
       next = run->next;
       if (!force && now - run->magic < delay) continue;
+      /* transparent huge pages: a hole smaller than a huge page is left in it
+       * (purging it would split the page), but for malloc_trim and forced purges */
+      if (!force && da_options.thp && run->slice_count < DA_THP_SLICES) continue;
       da_segment_t *seg = da_segment_of_page(run);
       if (!run->dirty) continue;
       da_os_purge(da_page_start(seg, run), (size_t)run->slice_count << DA_SLICE_SHIFT);

@@ -123,6 +123,8 @@ enum da_kind {
   DA_KIND_CACHED,               /* freed bulk run kept whole in its heap's bulk cache */
 };
 
+#define DA_THP_SLICES ((size_t)(2u << 20) >> DA_SLICE_SHIFT)   /* slices in one 2 MiB huge page */
+
 enum da_page_flag {             /* zero for an owner's ordinary free: one test */
   DA_PAGE_IN_FULL     = 1,      /* on the heap's full queue */
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */

@@ -32,6 +32,7 @@
 #   prof                        the same with every block a heap-profile sample (DYNALLOC_PROF_RATE=1)
 #   pprof                       tests/prof_check.sh: the profiles of tests/prof_*.c read by google-pprof
 #   memcheck@valgrind           tests/memcheck_check.sh: memcheck's reports of tests/memcheck_bugs.c
+#   on, off (thp_*)             tests/thp_*.c with DYNALLOC_THP=1 and 0
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
@@ -110,6 +111,7 @@ stats_report() {
                 '  releasable now \(keepcost\): [0-9]+ bytes' \
                 '  heaps: [0-9]+ live; segments: [0-9]+ in heaps or abandoned, [0-9]+ cached; [0-9]+ adopted' \
                 '  OS: [0-9]+ bytes mapped now \(arena [0-9]+ \+ hblkhd [0-9]+; metadata [0-9]+\), peak [0-9]+, [0-9]+ bytes purged' \
+                "  transparent huge pages: [0-9]+ KiB of the process's anonymous memory \\(DYNALLOC_THP=0\\)" \
                 '  system calls: mmap [0-9]+, munmap [0-9]+, madvise [0-9]+, mremap [0-9]+, sbrk [0-9]+'; do
         grep -qxE "$line" "$f" || { echo "report lacks a line matching: $line"; rm -f "$f"; return 1; }
     done
@@ -199,7 +201,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE, VALGRIND)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE, VALGRIND, THP)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -349,6 +351,10 @@ for p in $API $LIBC $THR; do
 done
 add "prof@pprof" 300 tests/prof_check.sh
 add "memcheck@valgrind" 600 tests/memcheck_check.sh
+for p in $(names_of 'thp_*'); do
+    add "$p@on" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_THP=1 LD_PRELOAD="$LIB" "$OUT/thp/$p" on
+    add "$p@off" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_THP=0 LD_PRELOAD="$LIB" "$OUT/thp/$p" off
+done
 for p in $API $LIBC $THR; do
     case $p in misuse_*) continue ;; esac   # their reports are the default mode's
     add "$p@harden" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"

@@ -21,6 +21,7 @@
 #   asan_*            the ASan build's poisoning: da_ names, build-asan, ASan only
 #   prof_*            the heap profiler: standard names, no frame pointers, preloaded
 #   memcheck_*        memcheck with dynalloc serving: standard names, preloaded under valgrind
+#   thp_*             DYNALLOC_THP: standard names, preloaded
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -33,6 +34,7 @@
 #   guard    guard_* programs
 #   prof     prof_* programs
 #   memcheck memcheck_* programs
+#   thp      thp_* programs
 
 TEST_SAN_CC ?= clang
 TEST_OUT    := build/tests
@@ -49,6 +51,7 @@ TEST_GUARD  := $(basename $(notdir $(wildcard tests/guard_*.c)))
 TEST_ASAN   := $(basename $(notdir $(wildcard tests/asan_*.c)))
 TEST_PROF   := $(basename $(notdir $(wildcard tests/prof_*.c)))
 TEST_MEMCHECK := $(basename $(notdir $(wildcard tests/memcheck_*.c)))
+TEST_THP    := $(basename $(notdir $(wildcard tests/thp_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
@@ -61,7 +64,8 @@ TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/harden/,$(TEST_HARDEN)) \
              $(addprefix $(TEST_OUT)/guard/,$(TEST_GUARD)) \
              $(addprefix $(TEST_OUT)/prof/,$(TEST_PROF)) \
-             $(addprefix $(TEST_OUT)/memcheck/,$(TEST_MEMCHECK))
+             $(addprefix $(TEST_OUT)/memcheck/,$(TEST_MEMCHECK)) \
+             $(addprefix $(TEST_OUT)/thp/,$(TEST_THP))
 
 .PHONY: test test-libs test-progs test-clean
 
@@ -113,6 +117,10 @@ $(TEST_OUT)/harden/%: tests/%.c $(TEST_HDRS) src/types.h
 	$(CC) $(TEST_CFLAGS) -Isrc $< -pthread -o $@
 
 $(TEST_OUT)/guard/%: tests/%.c $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
+
+$(TEST_OUT)/thp/%: tests/%.c $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
