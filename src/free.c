@@ -227,11 +227,9 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
 /* Not the owner's pool block: the owner's bulk block into the bulk cache, another
  * thread's pool block by one CAS, everything else (and every misuse) through
  * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
-static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *heap) {
+static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
   da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
-  da_busy_enter();
-  if (unlikely(da_vg)) { da_vg_free(p); da_vg_quiet(); }   /* memcheck's report of a bad free first */
   bool done = false;
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
@@ -247,7 +245,21 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
     }
   }
   if (!done) free_checked(p, "free");
-  if (unlikely(da_vg)) da_vg_loud();
+}
+
+/* Under memcheck (vg.c): its report of a bad free first, then dynalloc's own
+ * work unreported. */
+static DA_NOINLINE DA_COLD void free_other_memcheck(void *p, const da_segment_t *seg, da_heap_t *heap) {
+  da_vg_free(p);
+  da_vg_quiet();
+  free_other_body(p, seg, heap);
+  da_vg_loud();
+}
+
+static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *heap) {
+  da_busy_enter();
+  if (unlikely(da_vg)) free_other_memcheck(p, seg, heap);
+  else free_other_body(p, seg, heap);
   da_busy_leave();
 }
 

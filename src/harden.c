@@ -105,7 +105,7 @@ static size_t canary_end(const da_page_t *page, size_t n) {
   return n + DA_CANARY_MAX < page->block_size ? n + DA_CANARY_MAX : page->block_size;
 }
 
-static void canary_set(const da_page_t *page, void *p, size_t n) {
+static inline __attribute__((always_inline)) void canary_set(const da_page_t *page, void *p, size_t n) {
   canary_write(p, n, canary_end(page, n));
   *size_slot(page, p) = (uint16_t)n;
 }
@@ -171,29 +171,38 @@ static void fill_check(const da_page_t *page, const void *p) {
 /* malloc, or an aligned request (align > DA_ALIGN), in hardened mode.  Requests
  * with no class of n + 1 bytes take bulk runs and huge blocks as in the default
  * mode. */
-void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
-  size_t bin = DA_BIN_COUNT;
-  if (size < DA_BULK_CLASS_MAX)
-    bin = align <= DA_ALIGN ? da_size_class(size + 1) : da_aligned_class(size + 1, align);
-  if (bin >= DA_BIN_COUNT) return da_alloc_large(size, align, false);
-  if (unlikely(da_vg)) da_vg_quiet();   /* the free block's words, its fill and canary */
+static inline da_block_t *pool_malloc(da_heap_t *heap, size_t bin, size_t size) {
   da_page_t *page = heap->direct[bin];
   da_block_t *b;
   if (page->free != DA_LIST_END) {
     b = da_pool_take(page, page->free);
   } else {
     b = da_pool_refill(heap, bin);
-    if (b != NULL) page = da_page_of(b);
+    if (b == NULL) return NULL;
+    page = da_page_of(b);
   }
-  if (b != NULL) {
-    fill_check(page, b);
-    canary_set(page, b, size);
-  }
-  if (unlikely(da_vg)) {
-    da_vg_loud();
-    if (b != NULL) da_vg_alloc(b, size, page->block_size, false);
-  }
+  fill_check(page, b);
+  canary_set(page, b, size);
   return b;
+}
+
+/* Under memcheck (vg.c): the free block's words, its fill and canary read and
+ * written unreported, then the block announced. */
+static DA_NOINLINE DA_COLD void *pool_malloc_memcheck(da_heap_t *heap, size_t bin, size_t size) {
+  da_vg_quiet();
+  da_block_t *b = pool_malloc(heap, bin, size);
+  da_vg_loud();
+  if (b != NULL) da_vg_alloc(b, size, da_page_of(b)->block_size, false);
+  return b;
+}
+
+void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
+  size_t bin = DA_BIN_COUNT;
+  if (size < DA_BULK_CLASS_MAX)
+    bin = align <= DA_ALIGN ? da_size_class(size + 1) : da_aligned_class(size + 1, align);
+  if (bin >= DA_BIN_COUNT) return da_alloc_large(size, align, false);
+  if (unlikely(da_vg)) return pool_malloc_memcheck(heap, bin, size);
+  return pool_malloc(heap, bin, size);
 }
 
 /* ---- free and the quarantine ------------------------------------------------------------- */

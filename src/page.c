@@ -212,9 +212,10 @@ static DA_NOINLINE da_block_t *carve_hardened(da_page_t *page, uint8_t *first, s
     b->key = da_free_mark(b);
     da_harden_fill(page, b);
     da_asan_freed(b, page->block_size);
-    if (unlikely(da_vg)) da_vg_listed(b);
     next = b;
   }
+  if (unlikely(da_vg))
+    for (size_t i = 0; i < n; i++) da_vg_listed(first + i * page->block_size);
   return next;
 }
 
