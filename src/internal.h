@@ -107,6 +107,7 @@ typedef struct da_options_s {
   const char *prof_file;  /* DYNALLOC_PROF_FILE: the profile written at exit (%p: the pid) */
   long valgrind;       /* DYNALLOC_VALGRIND: 0: no client requests under memcheck (vg.c) */
   long thp;            /* DYNALLOC_THP: 1: segments in transparent huge pages (os.c, segment.c) */
+  long page_size;      /* DYNALLOC_PAGE_SIZE (DA_DEBUG ≥ 1): the OS page size to assume (init.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);

@@ -40,6 +40,7 @@ static const option_t option_table[] = {
   {"PROF_FILE", NULL, {0}, &da_options.prof_file},
   {"VALGRIND", &da_options.valgrind, {"0", "1", 0}, NULL},
   {"THP", &da_options.thp, {"0", "1", 0}, NULL},
+  {"PAGE_SIZE", &da_options.page_size, {0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {

@@ -201,7 +201,7 @@ check_unknown() {
     cat "$err"
     [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' &&
         [ "$(grep -c . "$err")" = 1 ] &&
-        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE, VALGRIND, THP)' "$err"
+        grep -qx 'dynalloc: ignoring unknown variable DYNALLOC_STAT (known: STATS, STATS_FILE, VERBOSE, BACKEND, PURGE_DELAY, SEGMENT_CACHE, FAULT_EVERY, PURGE_THREAD, HARDEN, GUARD_SAMPLE, PROF, PROF_RATE, PROF_FILE, VALGRIND, THP, PAGE_SIZE)' "$err"
     r=$?
     rm -f "$err"
     return $r
@@ -241,7 +241,24 @@ b" ] && [ "$(grep -cx 'dynalloc: started (backend mmap, purge delay 250 ms)' "$e
     rm -f "$err"
     return $r
 }
-export -f check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown
+# check_page_size: a kernel page larger than the build's slice (DYNALLOC_PAGE_SIZE
+# stands in for the kernel's in the debug build) is refused at start-up with one
+# line and SIGABRT, before the program runs; the real page size runs it.
+check_page_size() {
+    local size out r prog=build/tests/debug/api_limits
+    for size in 16384 65536; do
+        out=$(DYNALLOC_PAGE_SIZE=$size "$prog" 2>&1)
+        r=$?
+        echo "page $size: status $r: $out"
+        [ $r -eq 134 ] && [ "$out" = "dynalloc: the OS page size is $size bytes; this build serves pages of up to 4096 bytes (DA_SLICE_SHIFT 12)" ] || return 1
+    done
+    out=$(DYNALLOC_PAGE_SIZE=4096 "$prog" 2>&1)
+    r=$?
+    echo "page 4096: status $r"
+    [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok'
+}
+
+export -f check_page_size check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown
 export LIB ROOT PY
 
 # --- the test list -------------------------------------------------------------
@@ -378,6 +395,7 @@ add "launcher-stats@sh" 60 bash -c "check_launcher sh -c 'echo x'"
 add "launcher-stats@make" 60 bash -c "check_launcher make -s -f /dev/null --eval='all: ; @echo made' all"
 add "launcher-stats@python3" 60 bash -c "check_launcher $PY -c 'import sys; print(sum(range(10))); sys.exit(4)'"
 add "env-bad-values@preload" 60 bash -c check_bad_values
+add "env-page-size@debug" 60 bash -c check_page_size
 for w in python perl git gcc sort; do
     for b in mmap sbrk harden prof; do
         add "real_$w@$b" 300 tests/real/run_real.sh "$w" "$b" "$REAL_WORK"
