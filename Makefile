@@ -53,14 +53,22 @@ UNWIND_LDFLAGS := -static-libgcc -Wl,--exclude-libs,ALL
 LIBS := $(BUILD)/libdynalloc.so $(BUILD)/libdynalloc.a \
         $(BUILD)/libdynalloc-prefix.so $(BUILD)/libdynalloc-prefix.a
 
-.PHONY: all lib test test-deps lint bench install uninstall deb clean
+.PHONY: all lib test test-deps lint bench install uninstall deb clean FORCE
 all: lib $(BUILD)/dynalloc $(BUILD)/dynalloc.pc
 lib: $(LIBS)
 
-$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
+# The objects follow the flags as well as the sources: valgrind's headers, installed
+# by `make test` after a first `make`, change them (-DDA_NO_VALGRIND goes away).
+FLAGS_STAMP := $(BUILD)/obj/flags
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(CC) $(CORE_CFLAGS)' | cmp -s - $@ 2>/dev/null || echo '$(CC) $(CORE_CFLAGS)' > $@
+FORCE:
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -c $< -o $@
-$(BUILD)/obj/std/%.o: src/%.c $(HDRS) Makefile
+$(BUILD)/obj/std/%.o: src/%.c $(HDRS) Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CORE_CFLAGS) -DDA_STD_NAMES -c $< -o $@
 
