@@ -59,7 +59,13 @@ void da_message(const char *fmt, ...);               /* to stderr; %s %d %u %zu 
 DA_NORETURN DA_COLD void da_fatal(const char *fmt, ...); /* message + abort() */
 size_t da_format(char *buf, size_t cap, const char *fmt, __builtin_va_list ap);
 size_t da_snprintf(char *buf, size_t cap, const char *fmt, ...);
-void da_write_fd(int fd, const char *buf, size_t len);  /* all of it, retrying EINTR */
+bool da_write_fd(int fd, const char *buf, size_t len);  /* all of it, retrying EINTR; false on error */
+/* Buffered output to a descriptor (the statistics report, the heap profile). */
+typedef struct da_sink_s { int fd; bool failed; size_t len; char buf[2048]; } da_sink_t;
+void da_sink_init(da_sink_t *s, int fd);
+void da_sink_write(da_sink_t *s, const char *text, size_t n);
+void da_sink_printf(da_sink_t *s, const char *fmt, ...);   /* one line of at most 320 bytes */
+bool da_sink_flush(da_sink_t *s);                          /* false if any write failed */
 DA_NORETURN DA_COLD void da_invalid(const char *func, const char *what, const void *p);
 
 /* Validity walkers say which check failed (a line on stderr) and return false. */

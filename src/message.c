@@ -1,5 +1,7 @@
 /* message.c — diagnostics without allocation: a small printf-like formatter that
- * writes into a stack buffer and one write(2) per message.
+ * writes into a stack buffer and one write(2) per message; and da_sink_t, the
+ * buffered writer of the statistics report and the heap profile (a buffer the
+ * caller keeps on its stack, flushed whole, a failed write remembered).
  *
  * Supported conversions: %s %c %d %ld %lld %u %lu %llu %zu %x %lx %p %%.
  * Invariant: never calls malloc, stdio or anything that may; errno is preserved.
@@ -75,16 +77,49 @@ size_t da_format(char *buf, size_t cap, const char *fmt, va_list ap) {
   return o.len < cap ? o.len : cap - 1;
 }
 
-void da_write_fd(int fd, const char *buf, size_t len) {
+bool da_write_fd(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, buf, len);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
-      return;
+      return false;
     }
     buf += n;
     len -= (size_t)n;
   }
+  return true;
+}
+
+void da_sink_init(da_sink_t *s, int fd) {
+  s->fd = fd;
+  s->failed = false;
+  s->len = 0;
+}
+
+bool da_sink_flush(da_sink_t *s) {
+  if (s->len > 0 && !da_write_fd(s->fd, s->buf, s->len)) s->failed = true;
+  s->len = 0;
+  return !s->failed;
+}
+
+void da_sink_write(da_sink_t *s, const char *text, size_t n) {
+  while (n > 0) {
+    if (s->len == sizeof s->buf) da_sink_flush(s);
+    size_t k = sizeof s->buf - s->len < n ? sizeof s->buf - s->len : n;
+    for (size_t i = 0; i < k; i++) s->buf[s->len + i] = text[i];
+    s->len += k;
+    text += k;
+    n -= k;
+  }
+}
+
+void da_sink_printf(da_sink_t *s, const char *fmt, ...) {
+  char line[320];
+  va_list ap;
+  va_start(ap, fmt);
+  size_t n = da_format(line, sizeof line, fmt, ap);
+  va_end(ap);
+  da_sink_write(s, line, n);
 }
 
 static void vmessage(const char *fmt, va_list ap) {

@@ -241,46 +241,33 @@ void da_prof_free(da_page_t *page, const void *p) {
 }
 
 /* ---- the profile -------------------------------------------------------------------------------- */
-typedef struct sink_s { int fd; bool failed; size_t len; char buf[4096]; } sink_t;
-
-static void sink_write(sink_t *s, const char *text, size_t n) {
-  if (s->len + n > sizeof s->buf) {
-    if (write(s->fd, s->buf, s->len) != (ssize_t)s->len) s->failed = true;
-    s->len = 0;
-  }
-  memcpy(s->buf + s->len, text, n);
-  s->len += n;
-}
-
 static unsigned long long rounded(double x) { return x > 0 ? (unsigned long long)(x + 0.5) : 0; }
 
-static void write_stack(sink_t *s, const prof_stack_t *st) {
+static void write_stack(da_sink_t *s, const prof_stack_t *st) {
   char line[64 + DA_PROF_FRAMES * 20];
   size_t n = da_snprintf(line, sizeof line, "%llu: %llu [%llu: %llu] @", rounded(st->live_objects),
                          rounded(st->live_bytes), rounded(st->alloc_objects), rounded(st->alloc_bytes));
   for (uint32_t i = 0; i < st->frames; i++)   /* google-pprof takes one from every address but the first */
     n += da_snprintf(line + n, sizeof line - n, " %p", (void *)(st->pc[i] - (i == 0)));
   line[n++] = '\n';
-  sink_write(s, line, n);
+  da_sink_write(s, line, n);
 }
 
 /* The process's mappings, as google-pprof finds the objects' symbols. */
-static void write_maps(sink_t *s) {
-  sink_write(s, "\nMAPPED_LIBRARIES:\n", 19);
+static void write_maps(da_sink_t *s) {
+  da_sink_write(s, "\nMAPPED_LIBRARIES:\n", 19);
   int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) { s->failed = true; return; }
   char chunk[1024];
   ssize_t n;
-  while ((n = read(fd, chunk, sizeof chunk)) > 0) sink_write(s, chunk, (size_t)n);
+  while ((n = read(fd, chunk, sizeof chunk)) > 0) da_sink_write(s, chunk, (size_t)n);
   if (n < 0) s->failed = true;
   close(fd);
 }
 
 static int dump_fd(int fd) {
-  sink_t s;
-  s.fd = fd;
-  s.failed = false;
-  s.len = 0;
+  da_sink_t s;
+  da_sink_init(&s, fd);
   da_lock(&prof_lock);
   double t[4] = {0, 0, 0, 0};
   for (size_t i = 0; i < stack_count; i++) {
@@ -292,12 +279,11 @@ static int dump_fd(int fd) {
   char line[160];
   size_t n = da_snprintf(line, sizeof line, "heap profile: %llu: %llu [%llu: %llu] @ heapprofile\n", rounded(t[0]),
                          rounded(t[1]), rounded(t[2]), rounded(t[3]));
-  sink_write(&s, line, n);
+  da_sink_write(&s, line, n);
   for (size_t i = 0; i < stack_count; i++) write_stack(&s, &stacks[i]);
   da_unlock(&prof_lock);
   write_maps(&s);
-  if (write(fd, s.buf, s.len) != (ssize_t)s.len) s.failed = true;
-  return s.failed ? -1 : 0;
+  return da_sink_flush(&s) ? 0 : -1;
 }
 
 /* The profile to path (%p: the pid), or to DYNALLOC_PROF_FILE's; 0, or -1 and

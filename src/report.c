@@ -17,26 +17,8 @@
 #include "internal.h"
 #include <malloc.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
-
-typedef struct sink_s { int fd; size_t len; char buf[2048]; } sink_t;
-
-static void sink_flush(sink_t *s) {
-  da_write_fd(s->fd, s->buf, s->len);
-  s->len = 0;
-}
-
-static void out(sink_t *s, const char *fmt, ...) {
-  char line[320];
-  va_list ap;
-  va_start(ap, fmt);
-  size_t n = da_format(line, sizeof line, fmt, ap);
-  va_end(ap);
-  if (s->len + n > sizeof s->buf) sink_flush(s);
-  for (size_t i = 0; i < n; i++) s->buf[s->len++] = line[i];
-}
 
 typedef unsigned long long ull;
 
@@ -62,77 +44,77 @@ static long anon_huge_kb(void) {
   return -1;
 }
 
-static void report_text(sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
-  out(s, "dynalloc: statistics for process %d\n", (int)getpid());
-  out(s, "  pool classes (size: live blocks, live bytes)\n");
+static void report_text(da_sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
+  da_sink_printf(s, "dynalloc: statistics for process %d\n", (int)getpid());
+  da_sink_printf(s, "  pool classes (size: live blocks, live bytes)\n");
   uint64_t live_blocks = 0;
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     live_blocks += t->live_blocks[b];
     if (t->live_blocks[b] == 0) continue;
-    out(s, "    %s%zu: %llu, %llu\n", b == 0 ? "0 → " : "", da_bin_size(b), (ull)t->live_blocks[b],
+    da_sink_printf(s, "    %s%zu: %llu, %llu\n", b == 0 ? "0 → " : "", da_bin_size(b), (ull)t->live_blocks[b],
         (ull)t->live_blocks[b] * da_bin_size(b));
   }
-  out(s, "  tier  mallocs  frees  live bytes\n");
-  out(s, "    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB; %zu free blocks, %zu bytes)\n",
+  da_sink_printf(s, "  tier  mallocs  frees  live bytes\n");
+  da_sink_printf(s, "    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB; %zu free blocks, %zu bytes)\n",
       t->pool_in_use, (ull)live_blocks, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
-  out(s, "    bulk  %llu  %llu  %zu  (%zu runs)\n", (ull)t->counters.bulk_mallocs,
+  da_sink_printf(s, "    bulk  %llu  %llu  %zu  (%zu runs)\n", (ull)t->counters.bulk_mallocs,
       (ull)t->counters.bulk_frees + t->bulk_remote, t->bulk_in_use, t->bulk_runs);
-  out(s, "    huge  %llu  %llu  %zu  (%zu blocks)\n", (ull)t->huge_mallocs, (ull)t->huge_frees,
+  da_sink_printf(s, "    huge  %llu  %llu  %zu  (%zu blocks)\n", (ull)t->huge_mallocs, (ull)t->huge_frees,
       t->huge_in_use, t->huge_count);
-  out(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
+  da_sink_printf(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
       mi->uordblks + mi->hblkhd, mi->uordblks, mi->hblkhd, t->remote_bytes);
-  if (da_options.harden) out(s, "  hardened mode: %zu bytes freed, held in quarantine\n", t->quarantine_bytes);
-  out(s, "  guarded samples: %llu since start, %zu live (%zu bytes), %zu bytes mapped\n",
+  if (da_options.harden) da_sink_printf(s, "  hardened mode: %zu bytes freed, held in quarantine\n", t->quarantine_bytes);
+  da_sink_printf(s, "  guarded samples: %llu since start, %zu live (%zu bytes), %zu bytes mapped\n",
       (ull)t->guard.sampled, t->guard.live_blocks, t->guard.live_bytes, t->guard.mapped);
-  out(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
+  da_sink_printf(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
       t->dirty_bytes);
-  out(s, "  caches: %zu segments (%zu bytes); huge cache: %zu mappings (%zu bytes)\n", t->cached_segments,
+  da_sink_printf(s, "  caches: %zu segments (%zu bytes); huge cache: %zu mappings (%zu bytes)\n", t->cached_segments,
       t->cached_segments * DA_SEGMENT_SIZE, t->huge_cached, t->huge_cached_bytes);
-  out(s, "  releasable now (keepcost): %zu bytes\n", (size_t)mi->keepcost);
-  out(s, "  heaps: %zu live; segments: %zu in heaps or abandoned, %zu cached; %llu adopted\n", t->heaps,
+  da_sink_printf(s, "  releasable now (keepcost): %zu bytes\n", (size_t)mi->keepcost);
+  da_sink_printf(s, "  heaps: %zu live; segments: %zu in heaps or abandoned, %zu cached; %llu adopted\n", t->heaps,
       t->segments, t->cached_segments, (ull)t->counters.segments_adopted);
-  out(s, "  OS: %zu bytes mapped now (arena %zu + hblkhd %zu; metadata %zu), peak %zu, %zu bytes purged\n",
+  da_sink_printf(s, "  OS: %zu bytes mapped now (arena %zu + hblkhd %zu; metadata %zu), peak %zu, %zu bytes purged\n",
       t->mapped, (size_t)mi->arena, (size_t)mi->hblkhd, t->meta_bytes, t->mapped_peak,
       atomic_load(&da_os_stats.purged));
   long huge_kb = anon_huge_kb();
   if (huge_kb >= 0)
-    out(s, "  transparent huge pages: %ld KiB of the process's anonymous memory (DYNALLOC_THP=%ld)\n", huge_kb,
+    da_sink_printf(s, "  transparent huge pages: %ld KiB of the process's anonymous memory (DYNALLOC_THP=%ld)\n", huge_kb,
         da_options.thp);
-  out(s, "  system calls: mmap %llu, munmap %llu, madvise %llu, mremap %llu, sbrk %llu\n",
+  da_sink_printf(s, "  system calls: mmap %llu, munmap %llu, madvise %llu, mremap %llu, sbrk %llu\n",
       (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
       (ull)atomic_load(&da_os_stats.madvise_calls), (ull)atomic_load(&da_os_stats.mremap_calls),
       (ull)atomic_load(&da_os_stats.sbrk_calls));
 }
 
-static void report_json(sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
-  out(s, "{\"dynalloc\": 1, \"pid\": %d, \"in_use\": %zu, \"remote_pending\": %zu,\n", (int)getpid(),
+static void report_json(da_sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
+  da_sink_printf(s, "{\"dynalloc\": 1, \"pid\": %d, \"in_use\": %zu, \"remote_pending\": %zu,\n", (int)getpid(),
       mi->uordblks + mi->hblkhd, t->remote_bytes);
-  out(s, " \"mallinfo2\": {\"arena\": %zu, \"ordblks\": %zu, \"smblks\": %zu, \"hblks\": %zu, \"hblkhd\": %zu, "
+  da_sink_printf(s, " \"mallinfo2\": {\"arena\": %zu, \"ordblks\": %zu, \"smblks\": %zu, \"hblks\": %zu, \"hblkhd\": %zu, "
          "\"usmblks\": %zu, \"fsmblks\": %zu, \"uordblks\": %zu, \"fordblks\": %zu, \"keepcost\": %zu},\n",
       mi->arena, mi->ordblks, mi->smblks, mi->hblks, mi->hblkhd, mi->usmblks, mi->fsmblks, mi->uordblks,
       mi->fordblks, mi->keepcost);
-  out(s, " \"pool\": {\"in_use\": %zu, \"pages\": %zu, \"free_blocks\": %zu, \"free_bytes\": %zu, \"classes\": {",
+  da_sink_printf(s, " \"pool\": {\"in_use\": %zu, \"pages\": %zu, \"free_blocks\": %zu, \"free_bytes\": %zu, \"classes\": {",
       t->pool_in_use, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
   const char *sep = "";
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     if (t->live_blocks[b] == 0) continue;
-    out(s, "%s\"%zu\": %llu", sep, da_bin_size(b), (ull)t->live_blocks[b]);
+    da_sink_printf(s, "%s\"%zu\": %llu", sep, da_bin_size(b), (ull)t->live_blocks[b]);
     sep = ", ";
   }
-  out(s, "}},\n \"bulk\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"runs\": %zu},\n",
+  da_sink_printf(s, "}},\n \"bulk\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"runs\": %zu},\n",
       (ull)t->counters.bulk_mallocs, (ull)t->counters.bulk_frees + t->bulk_remote, t->bulk_in_use,
       t->bulk_runs);
-  out(s, " \"huge\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"blocks\": %zu, "
+  da_sink_printf(s, " \"huge\": {\"mallocs\": %llu, \"frees\": %llu, \"in_use\": %zu, \"blocks\": %zu, "
          "\"cached\": %zu, \"cached_bytes\": %zu},\n",
       (ull)t->huge_mallocs, (ull)t->huge_frees, t->huge_in_use, t->huge_count, t->huge_cached,
       t->huge_cached_bytes);
-  out(s, " \"guard\": {\"sampled\": %llu, \"live_blocks\": %zu, \"live_bytes\": %zu, \"mapped\": %zu},\n",
+  da_sink_printf(s, " \"guard\": {\"sampled\": %llu, \"live_blocks\": %zu, \"live_bytes\": %zu, \"mapped\": %zu},\n",
       (ull)t->guard.sampled, t->guard.live_blocks, t->guard.live_bytes, t->guard.mapped);
-  out(s, " \"free_runs\": {\"count\": %zu, \"bytes\": %zu, \"dirty_bytes\": %zu},\n", t->free_runs,
+  da_sink_printf(s, " \"free_runs\": {\"count\": %zu, \"bytes\": %zu, \"dirty_bytes\": %zu},\n", t->free_runs,
       t->free_runs_bytes, t->dirty_bytes);
-  out(s, " \"heaps\": %zu, \"segments\": %zu, \"cached_segments\": %zu, \"adopted\": %llu,\n", t->heaps,
+  da_sink_printf(s, " \"heaps\": %zu, \"segments\": %zu, \"cached_segments\": %zu, \"adopted\": %llu,\n", t->heaps,
       t->segments, t->cached_segments, (ull)t->counters.segments_adopted);
-  out(s, " \"os\": {\"mapped\": %zu, \"peak\": %zu, \"metadata\": %zu, \"purged\": %zu, \"mmap\": %llu, "
+  da_sink_printf(s, " \"os\": {\"mapped\": %zu, \"peak\": %zu, \"metadata\": %zu, \"purged\": %zu, \"mmap\": %llu, "
          "\"munmap\": %llu, \"madvise\": %llu, \"mremap\": %llu, \"sbrk\": %llu, \"anon_huge_kb\": %ld}}\n",
       t->mapped, t->mapped_peak, t->meta_bytes, atomic_load(&da_os_stats.purged),
       (ull)atomic_load(&da_os_stats.mmap_calls), (ull)atomic_load(&da_os_stats.munmap_calls),
@@ -145,12 +127,11 @@ static void report(int fd, bool json) {
   struct mallinfo2 mi;
   da_stats_totals(&t);   /* takes and releases the locks: none is held below */
   da_stats_mallinfo2(&t, &mi);
-  sink_t s;
-  s.fd = fd;
-  s.len = 0;
+  da_sink_t s;
+  da_sink_init(&s, fd);
   if (json) report_json(&s, &t, &mi);
   else report_text(&s, &t, &mi);
-  sink_flush(&s);
+  da_sink_flush(&s);
 }
 
 void da_report_print(int fd) { report(fd, false); }
