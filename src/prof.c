@@ -249,6 +249,7 @@ static void write_stack(da_sink_t *s, const prof_stack_t *st) {
                          rounded(st->live_bytes), rounded(st->alloc_objects), rounded(st->alloc_bytes));
   for (uint32_t i = 0; i < st->frames; i++)   /* google-pprof takes one from every address but the first */
     n += da_snprintf(line + n, sizeof line - n, " %p", (void *)(st->pc[i] - (i == 0)));
+  if (st->frames == 0) n += da_snprintf(line + n, sizeof line - n, " 0x0");   /* no stack: google-pprof needs one address */
   line[n++] = '\n';
   da_sink_write(s, line, n);
 }
