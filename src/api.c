@@ -70,12 +70,17 @@ DA_API void *da_memalign(size_t align, size_t size) {
   return da_alloc_aligned(size, align);
 }
 
-DA_API void *da_valloc(size_t size) { return da_alloc_aligned(size, DA_SLICE_SIZE); }
+/* The OS page is known once the process is initialised (the first call may be this one). */
+DA_API void *da_valloc(size_t size) {
+  da_process_init();
+  return da_alloc_aligned(size, da_page_size);
+}
 
 DA_API void *da_pvalloc(size_t size) {
+  da_process_init();
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  size_t rounded = size == 0 ? DA_SLICE_SIZE : (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
-  return da_alloc_aligned(rounded, DA_SLICE_SIZE);
+  size_t rounded = size == 0 ? da_page_size : da_page_round(size);
+  return da_alloc_aligned(rounded, da_page_size);
 }
 
 DA_API size_t da_malloc_usable_size(void *p) { return da_usable_size(p, "malloc_usable_size"); }

@@ -51,12 +51,14 @@ void da_bulk_cache_flush_locked(da_heap_t *heap) {
  * then fault again to copy it on the first write, and in a multi-threaded
  * process that copy flushes the other CPUs' TLBs (an IPI each time). */
 static void touch_for_write(uint8_t *p, size_t size) {
-  for (size_t off = 0; off < size; off += DA_SLICE_SIZE) ((volatile uint8_t *)p)[off] = 0;
+  for (size_t off = 0; off < size; off += da_page_size) ((volatile uint8_t *)p)[off] = 0;
 }
 
+/* Runs start on OS pages: an alignment up to that costs nothing extra. */
+static size_t align_extra(size_t align) { return align > da_page_size ? align - da_page_size : 0; }
+
 static void *run_block_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
-  size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
-  size_t slices = (size + extra + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  size_t slices = da_run_slices(size + align_extra(align));
   if (atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) da_heap_collect_delayed(heap);
   da_span_lock(heap);
   da_page_t *run = slices <= DA_BULK_CACHE_SLICES ? da_bulk_cache_take(heap, slices) : NULL;
@@ -107,7 +109,7 @@ void da_bulk_free(da_heap_t *heap, da_page_t *page) {
 void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   if (align < DA_ALIGN) align = DA_ALIGN;
   if (size < DA_ALIGN) size = DA_ALIGN;   /* an aligned block must lie inside its run */
-  size_t extra = align > DA_SLICE_SIZE ? align - DA_SLICE_SIZE : 0;
+  size_t extra = align_extra(align);
   if (size <= DA_HUGE_THRESHOLD && extra <= DA_HUGE_THRESHOLD - size) {
     if (heap == &da_heap_empty && (heap = da_heap_get_slow()) == NULL) { errno = ENOMEM; return NULL; }
     return run_block_alloc(heap, size, align, zero);
@@ -124,7 +126,7 @@ size_t da_bulk_usable(const da_page_t *page, const void *p) {
 bool da_bulk_grow(da_page_t *page, size_t size) {
   da_heap_t *heap = da_heap_tls;
   if (da_owner(page) != heap || (page->flags & DA_PAGE_HAS_ALIGNED) || size > DA_HUGE_THRESHOLD) return false;
-  size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  size_t slices = da_run_slices(size);
   if (!da_segment_run_grow(heap, page, slices)) return false;
   page->block_size = (uint32_t)(slices << DA_SLICE_SHIFT);
   return true;

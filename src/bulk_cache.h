@@ -78,7 +78,7 @@ static inline void da_bulk_cache_leave(da_heap_t *heap) {
  * remote frees wait on heap->delayed: the general path collects them first,
  * or a reclaimer holds the cache). */
 static inline void *da_bulk_cache_malloc(da_heap_t *heap, size_t size) {
-  size_t slices = (size + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
+  size_t slices = da_run_slices(size);
   if (slices > DA_BULK_CACHE_SLICES || atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0)
     return NULL;
   if (!da_bulk_cache_enter(heap)) return NULL;

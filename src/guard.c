@@ -36,7 +36,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#define GUARD_PAGE  DA_SLICE_SIZE
+#define GUARD_PAGE  da_page_size   /* slots and guards are OS pages */
 #define GUARD_FILL  0xd5
 
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_FREED };
@@ -51,7 +51,13 @@ typedef struct guard_slot_s {
 } guard_slot_t;
 
 /* The area and its guard pages below and above: nothing of a process's until the area exists. */
-uintptr_t da_guard_area = UINTPTR_MAX - DA_GUARD_SPAN + 1;
+size_t da_guard_span = (2 * DA_GUARD_SLOTS + 1) * DA_SLICE_SIZE;
+uintptr_t da_guard_area = UINTPTR_MAX - (2 * DA_GUARD_SLOTS + 1) * DA_SLICE_SIZE + 1;
+
+void da_guard_span_init(void) {
+  da_guard_span = (2 * DA_GUARD_SLOTS + 1) * GUARD_PAGE;
+  da_guard_area = UINTPTR_MAX - da_guard_span + 1;
+}
 static uint8_t *slot_pages;                  /* slot i's page: slot_pages + 2 i pages */
 static guard_slot_t *slots;
 static uint16_t freed[DA_GUARD_SLOTS];       /* FREED slots, oldest first (a ring) */
@@ -80,13 +86,12 @@ static void on_fault(int sig, siginfo_t *info, void *context);
  * or splits mappings when a slot's access changes: mprotect then only changes
  * one mapping's flags.  Nothing is counted as mapped until a slot is used. */
 static uint8_t *area_map(void) {
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-  uint8_t *raw = mmap(NULL, DA_GUARD_SPAN, PROT_NONE, flags, -1, 0);
-  if (raw == MAP_FAILED) return NULL;
+  uint8_t *raw = da_mmap_inaccessible(da_guard_span);
+  if (raw == NULL) return NULL;
   uint8_t *area = raw + GUARD_PAGE;
   for (size_t i = 0; i < DA_GUARD_SLOTS; i++) {
-    if (mmap(area + 2 * i * GUARD_PAGE, GUARD_PAGE, PROT_NONE, flags | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
-      munmap(raw, DA_GUARD_SPAN);
+    if (!da_mmap_fixed_inaccessible(area + 2 * i * GUARD_PAGE, GUARD_PAGE)) {
+      da_mmap_release(raw, da_guard_span);
       return NULL;
     }
   }
@@ -109,7 +114,7 @@ static bool area_ready(void) {
   sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGSEGV, &sa, &prev_segv) != 0) {
-    munmap(area - GUARD_PAGE, DA_GUARD_SPAN);
+    da_mmap_release(area - GUARD_PAGE, da_guard_span);
     da_os_free_meta(table, DA_GUARD_SLOTS * sizeof(guard_slot_t));
     return false;
   }
@@ -134,7 +139,7 @@ static uint8_t *slot_page(size_t i) { return slot_pages + 2 * i * GUARD_PAGE; }
 /* The slot whose page holds p, or -1 (a guard page or outside). */
 static int slot_of(uintptr_t p) {
   uintptr_t k = (p - da_guard_area) / GUARD_PAGE;   /* page index in the area with its outer guards */
-  if (p - da_guard_area >= DA_GUARD_SPAN || (k & 1) == 0) return -1;
+  if (p - da_guard_area >= da_guard_span || (k & 1) == 0) return -1;
   return (int)(k / 2);
 }
 

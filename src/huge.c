@@ -83,14 +83,14 @@ void da_huge_cache_counts(size_t *count, size_t *bytes) {
   *bytes = b;
 }
 
-static size_t round_pages(size_t n) { return (n + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1); }
+static size_t round_pages(size_t n) { return da_page_round(n); }
 
 /* ---- mappings ------------------------------------------------------------------------------------ */
 /* In the hardened mode every huge mapping ends in an inaccessible page (not
  * counted as mapped), so a linear overflow faults at the block's last page
  * instead of running into whatever the kernel maps next.  map is the block's
  * part; the guard comes after it. */
-static size_t guard_size(void) { return da_options.harden ? DA_SLICE_SIZE : 0; }
+static size_t guard_size(void) { return da_options.harden ? da_page_size : 0; }
 
 static void huge_unmap(uint8_t *block, size_t map) {
   size_t g = guard_size();
@@ -116,7 +116,7 @@ static uint8_t *huge_map(size_t map, size_t align) {
 static uint8_t *huge_remap(uint8_t *block, size_t old_map, size_t map) {
   size_t g = guard_size();
   if (g != 0) da_os_protect(block + old_map, g, true);
-  uint8_t *moved = da_os_remap(block, old_map + g, map + g, DA_SLICE_SIZE);
+  uint8_t *moved = da_os_remap(block, old_map + g, map + g, da_page_size);
   if (g != 0) {
     uint8_t *guard = moved != NULL ? moved + map : block + old_map;
     if (moved != NULL && map < old_map) da_os_purge(guard, g);
@@ -393,11 +393,11 @@ static void desc_describe(da_huge_t *h) {
 }
 
 static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
-  if (align < DA_SLICE_SIZE) align = DA_SLICE_SIZE;
-  if (size > (size_t)PTRDIFF_MAX - DA_SLICE_SIZE) { errno = ENOMEM; return NULL; }
+  if (align < da_page_size) align = da_page_size;
+  if (size > (size_t)PTRDIFF_MAX - DA_PAGE_MAX) { errno = ENOMEM; return NULL; }
   size_t map = round_pages(size);
   size_t dirty = 0;
-  da_huge_t *h = align == DA_SLICE_SIZE ? huge_cache_take(map, &dirty) : NULL;
+  da_huge_t *h = align == da_page_size ? huge_cache_take(map, &dirty) : NULL;
   bool fresh = h == NULL;
   if (fresh) {
     uint8_t *block = huge_map(map, align);

@@ -29,20 +29,6 @@ static uintptr_t random_word(size_t which) {
   return r | 1;
 }
 
-/* Every OS call dynalloc makes is in slices of DA_SLICE_SIZE: a kernel with
- * larger pages (arm64's 16 and 64 KiB) would get misaligned purges and
- * protections, and a purge could zero live data, so the process is refused,
- * with one line, before anything is mapped. */
-static void page_size_check(void) {
-  size_t page = (size_t)getauxval(AT_PAGESZ);
-#if DA_DEBUG >= 1
-  if (da_options.page_size > 0) page = (size_t)da_options.page_size;   /* a test's kernel */
-#endif
-  if (page > DA_SLICE_SIZE || (page & (page - 1)) != 0)
-    da_fatal("the OS page size is %zu bytes; this build serves pages of up to %zu bytes (DA_SLICE_SHIFT %d)",
-             page, (size_t)DA_SLICE_SIZE, DA_SLICE_SHIFT);
-}
-
 void da_process_init(void) {
   if (atomic_load_explicit(&da_initialized, memory_order_acquire) == 2) return;
   int expected = 0;
@@ -51,7 +37,7 @@ void da_process_init(void) {
     return;
   }
   da_options_init();
-  page_size_check();
+  da_os_page_init();   /* the OS page, before anything is mapped */
   da_vg_init();   /* under memcheck: the hardened mode's diversion, before any heap */
   da_report_init();
   da_prof_init();

@@ -113,7 +113,7 @@ typedef struct da_options_s {
   const char *prof_file;  /* DYNALLOC_PROF_FILE: the profile written at exit (%p: the pid) */
   long valgrind;       /* DYNALLOC_VALGRIND: 0: no client requests under memcheck (vg.c) */
   long thp;            /* DYNALLOC_THP: 1: segments in transparent huge pages (os.c, segment.c) */
-  long page_size;      /* DYNALLOC_PAGE_SIZE (DA_DEBUG ≥ 1): the OS page size to assume (init.c) */
+  long page_size;      /* DYNALLOC_PAGE_SIZE: work in pages of this size, ≥ the kernel's (os.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -124,6 +124,21 @@ typedef struct da_os_stats_s {
   _Atomic(uint64_t) mmap_calls, munmap_calls, madvise_calls, mremap_calls, sbrk_calls;
 } da_os_stats_t;
 extern da_os_stats_t da_os_stats;
+
+/* The OS page dynalloc works in (the kernel's, or DYNALLOC_PAGE_SIZE), set once
+ * by da_os_page_init before anything is mapped: every length and address that
+ * os.c hands the kernel is a multiple of it (checked there), every run of a
+ * segment starts and ends on one. */
+extern size_t da_page_size;     /* bytes: 4, 16 or 64 KiB */
+extern size_t da_page_slices;   /* … in slices */
+extern size_t da_first_run;     /* the first slice of a segment's runs: DA_SEGMENT_FIRST_RUN_FOR(da_page_slices) */
+extern size_t da_kernel_page;   /* the kernel's own page (smaller than da_page_size only when emulating) */
+void da_os_page_init(void);
+extern size_t da_page_mask;     /* da_page_size - 1 */
+extern size_t da_slices_mask;   /* ~(da_page_slices - 1) */
+static inline size_t da_page_round(size_t bytes) { return (bytes + da_page_mask) & ~da_page_mask; }
+/* Slices of a run holding bytes: whole OS pages. */
+static inline size_t da_run_slices(size_t bytes) { return ((bytes + da_page_mask) >> DA_SLICE_SHIFT) & da_slices_mask; }
 
 void *da_os_alloc_segment(bool *from_sbrk);
 void *da_os_alloc_huge(size_t size, size_t align, size_t offset);
@@ -143,6 +158,11 @@ void  da_mmap_release(void *p, size_t size);
 void *da_mmap_guarded(size_t size);
 void  da_mmap_purge(void *p, size_t size);
 void *da_mmap_remap(void *p, size_t old_size, size_t new_size, size_t align);
+bool  da_mmap_protect(void *p, size_t size, int prot);
+void  da_mmap_advise_huge(void *p, size_t size);
+void *da_mmap_inaccessible(size_t size);
+bool  da_mmap_fixed_inaccessible(void *p, size_t size);
+void  da_os_check(const char *call, const void *p, size_t size);   /* whole OS pages, or da_fatal */
 void *da_sbrk_reserve(size_t size, size_t align);   /* os_sbrk.c */
 void  da_sbrk_release(void *p, size_t size);
 void  da_sbrk_lock(bool lock);
@@ -351,10 +371,11 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
 #define DA_GUARD_SLOTS  128                    /* sampled blocks live at once */
 #define DA_GUARD_FRAMES 16                     /* return addresses kept per stack */
 #define DA_GUARD_SAMPLE_DEFAULT (64L << 20)    /* bytes allocated per sample, on average */
-#define DA_GUARD_SPAN   ((2 * DA_GUARD_SLOTS + 1) * DA_SLICE_SIZE)   /* the area with its outer guards */
 extern uintptr_t da_guard_area;                /* its first (guard) page */
+extern size_t da_guard_span;                   /* (2 * DA_GUARD_SLOTS + 1) OS pages: the area with its outer guards */
+void da_guard_span_init(void);                 /* after da_page_size is known */
 static inline bool da_guard_contains(const void *p) {
-  return (uintptr_t)p - __atomic_load_n(&da_guard_area, __ATOMIC_RELAXED) < DA_GUARD_SPAN;
+  return (uintptr_t)p - __atomic_load_n(&da_guard_area, __ATOMIC_RELAXED) < da_guard_span;
 }
 typedef struct da_guard_stats_s {
   size_t live_blocks, live_bytes;            /* sampled blocks not freed, their requests */

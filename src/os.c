@@ -14,6 +14,14 @@
  *   da_os_membarrier      a memory barrier on every running thread of the process
  *                         (the reclaimer's side of the bulk cache handshake)
  *
+ * The OS page (da_os_page_init, at start-up before anything is mapped): the
+ * kernel's AT_PAGESZ, or DYNALLOC_PAGE_SIZE when that is larger (a port's test on
+ * a 4 KiB kernel: every call is then made as a kernel with that page needs it);
+ * 4, 16 or 64 KiB are served, any other size is refused with one line.  Every
+ * address and length given to mmap, munmap, mprotect, madvise and mremap is a
+ * multiple of it (os_mmap.c checks each call: a miss is da_fatal, never a
+ * rounded purge that zeroes live data).
+ *
  * Invariants: memory from alloc reads as zero; da_os_stats.mapped is the number of
  * bytes currently obtained from the OS; with DA_DEBUG ≥ 1 and DYNALLOC_FAULT_EVERY=N
  * every Nth allocation request and the one after it fail, to test the
@@ -23,11 +31,32 @@
 #include <errno.h>
 #include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 da_os_stats_t da_os_stats;
+size_t da_page_size = DA_SLICE_SIZE, da_page_slices = 1, da_kernel_page = DA_SLICE_SIZE;
+size_t da_first_run = DA_SEGMENT_FIRST_RUN_FOR(1);
+size_t da_page_mask = DA_SLICE_SIZE - 1, da_slices_mask = ~(size_t)0;
+
+void da_os_page_init(void) {
+  size_t kernel = (size_t)getauxval(AT_PAGESZ);
+  if (kernel == 0) kernel = (size_t)sysconf(_SC_PAGESIZE);
+  size_t page = kernel;
+  if (da_options.page_size > 0 && (size_t)da_options.page_size > kernel) page = (size_t)da_options.page_size;
+  if (page < DA_SLICE_SIZE || page > DA_PAGE_MAX || (page & (page - 1)) != 0)
+    da_fatal("the OS page size is %zu bytes; this build serves pages of %zu to %zu bytes",
+             page, (size_t)DA_SLICE_SIZE, (size_t)DA_PAGE_MAX);
+  da_kernel_page = kernel;
+  da_page_size = page;
+  da_page_slices = page >> DA_SLICE_SHIFT;
+  da_page_mask = page - 1;
+  da_slices_mask = ~(da_page_slices - 1);
+  da_first_run = DA_SEGMENT_FIRST_RUN_FOR(da_page_slices);
+  da_guard_span_init();
+}
 
 static void count_mapped(ptrdiff_t delta) {
   size_t now = atomic_fetch_add_explicit(&da_os_stats.mapped, (size_t)delta,
@@ -62,11 +91,7 @@ void *da_os_alloc_segment(bool *from_sbrk) {
   }
   if (p == NULL) p = da_mmap_reserve(DA_SEGMENT_SIZE, DA_SEGMENT_SIZE, 0);
   if (p != NULL) count_mapped((ptrdiff_t)DA_SEGMENT_SIZE);
-  if (p != NULL && da_options.thp) {   /* its two 2 MiB halves in huge pages, where the kernel's mode is madvise */
-    int saved = errno;
-    madvise(p, DA_SEGMENT_SIZE, MADV_HUGEPAGE);
-    errno = saved;
-  }
+  if (p != NULL && da_options.thp) da_mmap_advise_huge(p, DA_SEGMENT_SIZE);   /* where the kernel's mode is madvise */
   return p;
 }
 
@@ -78,27 +103,25 @@ void *da_os_alloc_huge(size_t size, size_t align, size_t offset) {
 }
 
 void *da_os_alloc_meta(size_t size) {
-  size = (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
+  size = da_page_round(size);
   if (fault_injected()) return NULL;
   uint8_t *p = da_mmap_guarded(size);
   if (p != NULL) count_mapped((ptrdiff_t)size);
   return p;
 }
 
-/* size bytes at p (slice-aligned) become inaccessible, or accessible again; the
+/* size bytes at p (whole OS pages) become inaccessible, or accessible again; the
  * mapped figure counts accessible bytes, as it leaves out metadata guards. */
 bool da_os_protect(void *p, size_t size, bool accessible) {
-  int saved = errno;
-  int rc = mprotect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
-  errno = saved;
-  if (rc == 0) count_mapped(accessible ? (ptrdiff_t)size : -(ptrdiff_t)size);
-  return rc == 0;
+  bool ok = da_mmap_protect(p, size, accessible ? PROT_READ | PROT_WRITE : PROT_NONE);
+  if (ok) count_mapped(accessible ? (ptrdiff_t)size : -(ptrdiff_t)size);
+  return ok;
 }
 
 void da_os_free_meta(void *p, size_t size) {
-  size = (size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
+  size = da_page_round(size);
   count_mapped(-(ptrdiff_t)size);
-  da_mmap_release((uint8_t *)p - DA_SLICE_SIZE, size + 2 * DA_SLICE_SIZE);   /* with its guards */
+  da_mmap_release((uint8_t *)p - da_page_size, size + 2 * da_page_size);   /* with its guards */
 }
 
 void da_os_free(void *p, size_t size, bool from_sbrk) {

@@ -177,14 +177,11 @@ void da_page_retire(da_heap_t *heap, da_page_t *page) {
 /* ---- carving -------------------------------------------------------------------------------- */
 static size_t page_reserved(const da_page_t *page) { return DA_POOL_PAGE_SIZE / page->block_size; }
 
-/* The slices of a page of class bsize: the fewest that hold the blocks 64 KiB
- * holds.  16 for every pool class (64 KiB mod bsize < 4096); a bulk class page
- * may be shorter (2 × 22528 B in 11 slices), and the rest of its 64 KiB stays
- * a free run. */
-static size_t page_slices(size_t bsize) {
-  size_t bytes = DA_POOL_PAGE_SIZE / bsize * bsize;
-  return (bytes + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT;
-}
+/* The slices of a page of class bsize: the fewest whole OS pages that hold the
+ * blocks 64 KiB holds.  16 for every pool class (64 KiB mod bsize < 4096); with
+ * 4 KiB OS pages a bulk class page may be shorter (2 × 22528 B in 11 slices),
+ * and the rest of its 64 KiB stays a free run. */
+static size_t page_slices(size_t bsize) { return da_run_slices(DA_POOL_PAGE_SIZE / bsize * bsize); }
 
 /* order[0..n) = a random permutation of 0..n-1 (Fisher-Yates, xorshift64*
  * seeded per thread from the secret): adjacent allocations of a hardened page

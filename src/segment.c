@@ -9,7 +9,9 @@
  * only when a segment changes hands.
  *
  * Invariants of a NORMAL segment:
- *  - slices [DA_SEGMENT_FIRST_RUN, DA_SLICES) are tiled by runs; a run's head
+ *  - slices [da_first_run, DA_SLICES) are tiled by runs, each starting and ending
+ *    on an OS page (a multiple of da_page_slices: purges and protections are in
+ *    whole OS pages, see os.c); a run's head
  *    entry has slice_offset 0, a kind other than NONE and slice_count ≥ 1; every
  *    other slice of an allocated run has slice_offset = its distance to the head;
  *  - a FREE run is on exactly one heap->spans queue (bin = floor(log2(count))) and
@@ -29,6 +31,7 @@
 #include "internal.h"
 #include <errno.h>
 #include <sched.h>
+#include <string.h>
 
 static pthread_mutex_t segments_lock = PTHREAD_MUTEX_INITIALIZER;
 static da_segment_t *cache_list;        /* empty segments, newest first */
@@ -120,7 +123,7 @@ static void span_absorb(da_page_t *head, da_page_t *absorbed) {
  * of different states stay apart otherwise, so that a clean run is never taken
  * for a dirty one (span_find prefers dirty runs: their pages are resident). */
 static void segment_coalesce(da_heap_t *heap, da_segment_t *seg, bool all) {
-  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+  for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
     da_page_t *run = &seg->pages[i], *next;
     size_t end = i + run->slice_count;
     /* Only free runs change here, and a run becomes or stops being FREE only under
@@ -173,7 +176,7 @@ static da_page_t *span_find(da_heap_t *heap, size_t slices, size_t align) {
 static da_page_t *span_join(da_heap_t *heap, size_t slices, size_t align) {
   for (da_segment_t *seg = heap->segments; seg; seg = seg->next) {
     size_t start = 0, total = 0;
-    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
       if (seg->pages[i].kind != DA_KIND_FREE) { total = 0; continue; }
       if (total == 0) start = i;
       total += seg->pages[i].slice_count;
@@ -206,21 +209,21 @@ static void segment_unlink_locked(da_heap_t *heap, da_segment_t *seg) {
   seg->heap = NULL;
 }
 
-/* Hardened mode: the slices below and above the segment's metadata (never
- * touched by design) become inaccessible, and the segment gets its size table;
- * on (false), before the segment goes back to the OS, both are undone. */
+/* Hardened mode: the gap below the segment's metadata and the OS page above it
+ * (never touched by design) become inaccessible, and the segment gets its size
+ * table; on (false), before the segment goes back to the OS, both are undone. */
 static bool segment_harden(da_segment_t *seg, bool on) {
-  uint8_t *above = (uint8_t *)seg + (DA_SEGMENT_FIRST_RUN - 1) * DA_SLICE_SIZE;
+  uint8_t *above = (uint8_t *)seg + (da_first_run - da_page_slices) * DA_SLICE_SIZE;
   if (!on) {
     da_harden_segment_release(seg);
-    da_os_protect(seg, DA_SLICE_SIZE, true);
-    da_os_protect(above, DA_SLICE_SIZE, true);
+    da_os_protect(seg, DA_PAGE_MAX, true);
+    da_os_protect(above, da_page_size, true);
     return true;
   }
   if (!da_harden_segment_init(seg)) return false;
-  if (da_os_protect(seg, DA_SLICE_SIZE, false)) {
-    if (da_os_protect(above, DA_SLICE_SIZE, false)) return true;
-    da_os_protect(seg, DA_SLICE_SIZE, true);
+  if (da_os_protect(seg, DA_PAGE_MAX, false)) {
+    if (da_os_protect(above, da_page_size, false)) return true;
+    da_os_protect(seg, DA_PAGE_MAX, true);
   }
   da_harden_segment_release(seg);
   return false;
@@ -261,12 +264,12 @@ static da_segment_t *segment_new(da_heap_t *heap, bool warm_only) {
   da_segmap_set(seg, true);
   segment_link(heap, seg);
   if (dirty) {   /* back from the cache unpurged: its free runs as they were */
-    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
       da_page_t *run = &seg->pages[i];
       span_insert(heap, seg, i, run->slice_count, run->dirty, run->magic);
     }
   } else {
-    span_insert(heap, seg, DA_SEGMENT_FIRST_RUN, DA_SEGMENT_RUN_SLICES, false, (uint32_t)da_clock_ms());
+    span_insert(heap, seg, da_first_run, DA_SLICES - da_first_run, false, (uint32_t)da_clock_ms());
   }
   return seg;
 }
@@ -290,7 +293,7 @@ static void cache_push_locked(da_segment_t *seg, bool dirty) {
  * clean run again) and unmaps those beyond DYNALLOC_SEGMENT_CACHE. */
 static void segment_release(da_heap_t *heap, da_segment_t *seg) {
   bool dirty = false;
-  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+  for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
     da_page_t *run = &seg->pages[i];
     da_assert(run->kind == DA_KIND_FREE);
     dirty |= run->dirty;
@@ -301,6 +304,14 @@ static void segment_release(da_heap_t *heap, da_segment_t *seg) {
   segment_unlink_locked(heap, seg);
   cache_push_locked(seg, dirty);
   da_unlock(&segments_lock);
+}
+
+/* Everything above the OS page of the header's fields is purged, and the page
+ * entries below that are cleared: they all read as zero then. */
+static void segment_purge_cached(da_segment_t *seg) {
+  size_t from = da_page_round(offsetof(da_segment_t, pages) + 1);
+  memset(seg->pages, 0, from - offsetof(da_segment_t, pages));
+  da_os_purge((uint8_t *)seg + from, DA_SEGMENT_SIZE - from);
 }
 
 /* Purge cached segments older than the delay (all with force), keep at most
@@ -340,8 +351,7 @@ bool da_segment_cache_maintain(bool force) {
       da_os_free(seg, DA_SEGMENT_SIZE, seg->from_sbrk);
       continue;
     }
-    /* everything above the header fields' slice: page entries then read as zero */
-    if (seg->cache_dirty) da_os_purge((uint8_t *)seg + 2 * DA_SLICE_SIZE, DA_SEGMENT_SIZE - 2 * DA_SLICE_SIZE);
+    if (seg->cache_dirty) segment_purge_cached(seg);
     if (seg->cache_dirty && da_options.harden) da_harden_segment_purge(seg);
     da_lock(&segments_lock);
     seg->cache_dirty = 0;
@@ -412,7 +422,9 @@ da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align) {
 /* Take `slices` slices at a multiple of align out of a free run; what lies
  * before and after them stays free. */
 static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align) {
-  da_assert(slices >= 1 && slices <= DA_SEGMENT_RUN_SLICES && (align & (align - 1)) == 0);
+  da_assert(slices >= 1 && slices <= DA_SLICES - da_first_run && (align & (align - 1)) == 0);
+  slices = (slices + da_page_slices - 1) & ~(da_page_slices - 1);   /* whole OS pages */
+  if (align < da_page_slices) align = da_page_slices;
   da_page_t *run = span_find(heap, slices, align);
   /* Only clean runs fit: a warm cached segment costs no new resident memory,
    * a clean run does (a batch that refills its heap would otherwise fault in
@@ -478,7 +490,7 @@ void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
     count += next->slice_count;
     span_absorb(run, next);
   }
-  if (idx > DA_SEGMENT_FIRST_RUN) {
+  if (idx > da_first_run) {
     da_page_t *last = &seg->pages[idx - 1];
     da_page_t *prev = last - last->slice_offset;
     if (DA_GET(prev->kind) == DA_KIND_FREE && prev->dirty) {
@@ -497,9 +509,11 @@ void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
   span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
 }
 
-/* Grow a run in place to `slices` by taking the front of the free run that
- * follows it; false when that run is missing or too short. */
+/* Grow a run in place to `slices` (rounded up to whole OS pages) by taking the
+ * front of the free run that follows it; false when that run is missing or too
+ * short. */
 bool da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices) {
+  slices = (slices + da_page_slices - 1) & ~(da_page_slices - 1);
   da_segment_t *seg = da_segment_of_page(run);
   size_t idx = da_segment_index(seg, run), count = run->slice_count;
   if (slices <= count || idx + slices > DA_SLICES) return false;
@@ -581,7 +595,7 @@ void da_segment_abandon_all(da_heap_t *heap) {
   da_unlock(&segments_lock);
   while (seg) {
     da_segment_t *next = seg->next;
-    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
       da_page_t *page = &seg->pages[i];
       if (page->kind == DA_KIND_POOL || page->kind == DA_KIND_BULK) da_page_set_owner(page, NULL);
       else atomic_store_explicit(&page->heap, NULL, memory_order_relaxed);
@@ -632,7 +646,7 @@ static void segment_adopt(da_heap_t *heap, da_segment_t *seg) {
   uint16_t in_use[DA_SLICES];
   size_t n = 0;
   uint32_t now = (uint32_t)da_clock_ms();
-  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+  for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
     da_page_t *page = &seg->pages[i];
     if (page->kind == DA_KIND_FREE) span_insert(heap, seg, i, page->slice_count, page->dirty, now);
     else in_use[n++] = (uint16_t)i;
@@ -659,7 +673,7 @@ bool da_segment_purge_abandoned(uint32_t now, uint32_t delay) {
   for (da_segment_t *seg = abandoned_list; seg; seg = next) {
     next = seg->next;
     bool dirty = false;
-    for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES; i += seg->pages[i].slice_count) {
+    for (size_t i = da_first_run; i < DA_SLICES; i += seg->pages[i].slice_count) {
       da_page_t *run = &seg->pages[i];
       if (run->kind == DA_KIND_POOL || run->kind == DA_KIND_BULK) {
         da_page_collect(run);
@@ -692,11 +706,12 @@ bool da_segment_is_valid(const da_segment_t *seg) {
   DA_CHECK(seg->kind == DA_SEGMENT_NORMAL);
   size_t used = 0;
   bool prev_free = false, prev_dirty = false;
-  size_t i = DA_SEGMENT_FIRST_RUN;
+  size_t i = da_first_run;
   while (i < DA_SLICES) {
     const da_page_t *run = &seg->pages[i];
     size_t count = run->slice_count;
     DA_CHECK(run->slice_offset == 0 && count != 0 && i + count <= DA_SLICES);
+    DA_CHECK(i % da_page_slices == 0 && count % da_page_slices == 0);   /* whole OS pages */
     if (run->kind == DA_KIND_FREE) {
       DA_CHECK(!prev_free || run->dirty != prev_dirty);
       prev_dirty = run->dirty;

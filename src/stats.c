@@ -50,11 +50,11 @@ static void walk_pool(const da_page_t *run, da_totals_t *t) {
     t->pool_free_bytes += (carved - live) * size;
   }
   if (live == 0)   /* malloc_trim gives the touched part of an empty page back */
-    t->empty_pool_bytes += (carved * size + DA_SLICE_SIZE - 1) & ~(DA_SLICE_SIZE - 1);
+    t->empty_pool_bytes += da_page_round(carved * size);
 }
 
 static void walk_segment(const da_segment_t *seg, da_totals_t *t) {
-  for (size_t i = DA_SEGMENT_FIRST_RUN; i < DA_SLICES;) {
+  for (size_t i = da_first_run; i < DA_SLICES;) {
     const da_page_t *run = &seg->pages[i];
     size_t count = __atomic_load_n(&run->slice_count, __ATOMIC_RELAXED);
     uint8_t kind = __atomic_load_n(&run->kind, __ATOMIC_RELAXED);
@@ -133,7 +133,7 @@ void da_stats_totals(da_totals_t *t) {
   t->segment_in_use = t->pool_in_use + t->bulk_in_use;
   t->mapped = atomic_load(&da_os_stats.mapped);
   t->mapped_peak = atomic_load(&da_os_stats.mapped_peak);
-  size_t guards = da_options.harden ? 2 * DA_SLICE_SIZE : 0;   /* inaccessible: not counted as mapped */
+  size_t guards = da_options.harden ? DA_PAGE_MAX + da_page_size : 0;   /* inaccessible: not counted as mapped */
   size_t segs = (t->segments + t->cached_segments) * (DA_SEGMENT_SIZE - guards);
   da_guard_stats(&t->guard);
   size_t other = segs + t->huge_in_use + t->huge_cached_bytes + t->guard.mapped;

@@ -3,23 +3,27 @@
  * Memory layout
  * -------------
  *   A segment is DA_SEGMENT_SIZE (4 MiB) of address space aligned to 4 MiB.  It is
- *   cut into 1024 slices of one OS page (4 KiB).  Its first slice is never used
- *   (a gap below the metadata), the next ones hold the segment header, which ends
- *   with one page header per slice, and the slice after the header is a gap too:
- *   no page that dynalloc trusts touches a page of user data, so no linear
- *   overflow or underflow of a block, and no page that a program maps over the
- *   neighbour of a block, reaches a header.
+ *   cut into 1024 slices of 4 KiB, the smallest OS page.  Its first 64 KiB are
+ *   never used (a gap below the metadata, one OS page of any size served: 4, 16
+ *   or 64 KiB), the next slices hold the segment header, which ends with one page
+ *   header per slice; the header is rounded up to whole OS pages and the OS page
+ *   after it is a gap too: no page that dynalloc trusts touches a page of user
+ *   data, so no linear overflow or underflow of a block, and no page that a
+ *   program maps over the neighbour of a block, reaches a header.  Runs start
+ *   and end on OS pages (da_page_slices slices, chosen at start-up from the
+ *   kernel's page size: os.c), so every purge and protection is in whole OS
+ *   pages; with 4 KiB pages the first run is slice 34.
  *
  *   segment (4 MiB, aligned)                                         slice = 4 KiB
  *   +-----+--------------------+-----+--------------------+-----------+-----------+--
  *   | gap | da_segment_t       | gap | pool page          | bulk run  | free run  |
- *   |     |  fields            |     | 16 slices = 64 KiB | n slices  | n slices  | …
- *   |     |  pages[0..1023] ---+-----+-> one header per   |           |           |
+ *   |64KiB|  fields            | 1 OS| 16 slices = 64 KiB | n slices  | n slices  | …
+ *   |     |  pages[0..1023] ---+-page+-> one header per   |           |           |
  *   |     |  (17 slices)       |     |   run, at its 1st  |           |           |
  *   +-----+--------------------+-----+--------------------+-----------+-----------+--
  *                                    | blk | blk | blk | … one size class, no per-block header
  *
- *   Glossary.  An OS page (4 KiB) is a "slice".  A "run" is a sequence of slices
+ *   Glossary.  A 4 KiB unit of a segment is a "slice".  A "run" is a sequence of slices
  *   described by the page header of its first slice (the "head"); every other
  *   slice's header holds slice_offset, the distance back to the head.  A "pool
  *   page" is a run at a 64 KiB boundary cut into blocks of one size class: a pool
@@ -67,8 +71,10 @@
 #endif
 
 /* ---- sizes (every size derives from a shift) ---------------------------------- */
-#define DA_SLICE_SHIFT      12                        /* the OS page: finest bulk unit */
+#define DA_SLICE_SHIFT      12                        /* the finest bulk unit: the smallest OS page */
 #define DA_SLICE_SIZE       ((size_t)1 << DA_SLICE_SHIFT)
+#define DA_PAGE_MAX_SHIFT   16                        /* the largest OS page served (arm64's 64 KiB) */
+#define DA_PAGE_MAX         ((size_t)1 << DA_PAGE_MAX_SHIFT)
 #define DA_SEGMENT_SHIFT    22                        /* 4 MiB: 1024 slices, 64 pool pages */
 #define DA_SEGMENT_SIZE     ((size_t)1 << DA_SEGMENT_SHIFT)
 #define DA_SEGMENT_MASK     (DA_SEGMENT_SIZE - 1)
@@ -178,7 +184,7 @@ _Static_assert(sizeof(da_page_t) == 64, "one cache line per page header");
 enum da_segment_kind { DA_SEGMENT_NORMAL = 1 };
 
 typedef struct da_segment_s {
-  uint8_t              gap[DA_SLICE_SIZE];  /* never touched: no user page below the header */
+  uint8_t              gap[DA_PAGE_MAX];  /* never touched: no user page below the header, whatever the OS page */
   struct da_segment_s *next;        /* heap's segment list, cache, or abandoned list */
   struct da_segment_s *prev;
   struct da_heap_s    *heap;        /* owner (NULL when abandoned or cached) */
@@ -194,12 +200,16 @@ typedef struct da_segment_s {
   uint16_t            *sizes;       /* hardened mode: request size per pool block (harden.c) */
   da_page_t            pages[DA_SLICES];
 } da_segment_t;
-_Static_assert(offsetof(da_segment_t, pages) == DA_SLICE_SIZE + 64, "pages start on a cache line");
+_Static_assert(offsetof(da_segment_t, pages) == DA_PAGE_MAX + 64, "pages start on a cache line");
 
+/* The first slice of a segment's runs when the OS page is p slices: the header
+ * rounded up to whole OS pages, then one OS page of gap above it (runs start on
+ * OS pages: every purge and protection is in whole OS pages). */
 #define DA_SEGMENT_META_SLICES ((sizeof(da_segment_t) + DA_SLICE_SIZE - 1) >> DA_SLICE_SHIFT)
-#define DA_SEGMENT_FIRST_RUN   (DA_SEGMENT_META_SLICES + 1)   /* + the gap above the header */
-#define DA_SEGMENT_RUN_SLICES  (DA_SLICES - DA_SEGMENT_FIRST_RUN)
-_Static_assert(DA_HUGE_THRESHOLD <= DA_SEGMENT_RUN_SLICES * DA_SLICE_SIZE, "bulk fits");
+#define DA_SEGMENT_FIRST_RUN_FOR(p) (((DA_SEGMENT_META_SLICES + (p) - 1) & ~((size_t)(p) - 1)) + (p))
+_Static_assert(DA_HUGE_THRESHOLD <= (DA_SLICES - DA_SEGMENT_FIRST_RUN_FOR(DA_PAGE_MAX >> DA_SLICE_SHIFT)) * DA_SLICE_SIZE,
+               "bulk fits");
+_Static_assert(DA_PAGE_MAX <= DA_POOL_PAGE_SIZE, "a pool page is whole OS pages");
 
 /* ---- huge blocks ---------------------------------------------------------------- */
 /* The descriptor of a huge block, in huge.c's metadata mappings, never beside the

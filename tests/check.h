@@ -114,6 +114,15 @@ static __attribute__((unused)) int test_profiled(void)
     return prof != NULL && strcmp(prof, "1") == 0 && rate != NULL && strcmp(rate, "1") == 0;
 }
 
+/* The OS page dynalloc works in: the kernel's, or DYNALLOC_PAGE_SIZE where that asks for more. */
+static __attribute__((unused)) size_t test_os_page(void)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const char *e = getenv("DYNALLOC_PAGE_SIZE");
+    if (e != NULL && (size_t)atol(e) > page) page = (size_t)atol(e);
+    return page;
+}
+
 /* Usable sizes are the requests (the hardened mode, or every block sampled). */
 static __attribute__((unused)) int test_exact_usable(void)
 {

@@ -230,9 +230,9 @@ static void test_every(void)
     struct mallinfo2 m1 = mallinfo2();
     free(p);
     struct mallinfo2 m2 = mallinfo2();
-    CHECKF(m1.uordblks - m0.uordblks == 100 && m1.arena - m0.arena == 4096,
-           "sampled 100 B: uordblks +%zd, arena +%zd, want +100, +4096", (ssize_t)(m1.uordblks - m0.uordblks),
-           (ssize_t)(m1.arena - m0.arena));
+    CHECKF(m1.uordblks - m0.uordblks == 100 && m1.arena - m0.arena == test_os_page(),
+           "sampled 100 B: uordblks +%zd, arena +%zd, want +100, +%zu", (ssize_t)(m1.uordblks - m0.uordblks),
+           (ssize_t)(m1.arena - m0.arena), test_os_page());
     CHECKF(m2.uordblks == m0.uordblks && m2.arena == m0.arena, "after free: uordblks %zd, arena %zd from the start",
            (ssize_t)(m2.uordblks - m0.uordblks), (ssize_t)(m2.arena - m0.arena));
 

@@ -17,7 +17,7 @@
  * modes); anywhere else it skips.
  */
 #include "misuse.h"
-#include "types.h"   /* DA_SEGMENT_SIZE, DA_SEGMENT_FIRST_RUN, DA_SLICE_SIZE: the layout */
+#include "types.h"   /* DA_SEGMENT_SIZE, DA_SEGMENT_FIRST_RUN_FOR, DA_SLICE_SIZE, DA_PAGE_MAX: the layout */
 
 #include <malloc.h>
 #include <pthread.h>
@@ -81,10 +81,11 @@ static void wrong_size(void *arg)
     free_sized(arg, 48);    /* the request was 40 */
 }
 
+/* The last byte of the OS page above the header. */
 static void write_guard(void *arg)
 {
     uintptr_t seg = (uintptr_t)arg & ~(uintptr_t)(DA_SEGMENT_SIZE - 1);
-    volatile unsigned char *guard = (unsigned char *)(seg + (DA_SEGMENT_FIRST_RUN - 1) * DA_SLICE_SIZE);
+    volatile unsigned char *guard = (unsigned char *)(seg + DA_SEGMENT_FIRST_RUN_FOR(test_os_page() / DA_SLICE_SIZE) * DA_SLICE_SIZE - 1);
     signal(SIGSEGV, SIG_DFL);
     *guard = 1;
 }
@@ -93,7 +94,7 @@ static void write_guard_below(void *arg)
 {
     volatile unsigned char *guard = (unsigned char *)((uintptr_t)arg & ~(uintptr_t)(DA_SEGMENT_SIZE - 1));
     signal(SIGSEGV, SIG_DFL);
-    guard[DA_SLICE_SIZE - 1] = 1;   /* the last byte below the header */
+    guard[DA_PAGE_MAX - 1] = 1;   /* the last byte below the header */
 }
 
 /* Past a huge block's request, page by page: its mapping's pages take the

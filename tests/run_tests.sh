@@ -241,21 +241,23 @@ b" ] && [ "$(grep -cx 'dynalloc: started (backend mmap, purge delay 250 ms)' "$e
     rm -f "$err"
     return $r
 }
-# check_page_size: a kernel page larger than the build's slice (DYNALLOC_PAGE_SIZE
-# stands in for the kernel's in the debug build) is refused at start-up with one
-# line and SIGABRT, before the program runs; the real page size runs it.
+# check_page_size: an OS page the build cannot serve (DYNALLOC_PAGE_SIZE stands
+# in for the kernel's: 128 KiB, or one that is no power of two) is refused at
+# start-up with one line and SIGABRT, before the program runs; 4, 16 and 64 KiB run it.
 check_page_size() {
     local size out r prog=build/tests/debug/api_limits
-    for size in 16384 65536; do
+    for size in 131072 12288; do
         out=$(DYNALLOC_PAGE_SIZE=$size "$prog" 2>&1)
         r=$?
         echo "page $size: status $r: $out"
-        [ $r -eq 134 ] && [ "$out" = "dynalloc: the OS page size is $size bytes; this build serves pages of up to 4096 bytes (DA_SLICE_SHIFT 12)" ] || return 1
+        [ $r -eq 134 ] && [ "$out" = "dynalloc: the OS page size is $size bytes; this build serves pages of 4096 to 65536 bytes" ] || return 1
     done
-    out=$(DYNALLOC_PAGE_SIZE=4096 "$prog" 2>&1)
-    r=$?
-    echo "page 4096: status $r"
-    [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok'
+    for size in 4096 16384 65536; do
+        out=$(DYNALLOC_PAGE_SIZE=$size "$prog" 2>&1)
+        r=$?
+        echo "page $size: status $r"
+        [ $r -eq 0 ] && echo "$out" | grep -q 'api_limits: ok' || return 1
+    done
 }
 
 export -f check_page_size check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown
@@ -322,6 +324,22 @@ for p in $API; do
     for b in mmap sbrk; do
         add "$p@debug-$b" 300 env TEST_SCALE=8 DYNALLOC_BACKEND=$b "$OUT/debug/$p"
     done
+done
+# a port's OS page on this kernel: every OS call in pages of 16 or 64 KiB (the
+# debug build checks each, and its validity walks that every run is whole pages)
+for p in $API $THR; do
+    for ps in 16 64; do
+        add "$p@page${ps}k" 300 env TEST_SCALE=8 DYNALLOC_PAGE_SIZE=$((ps * 1024)) "$OUT/debug/$p"
+    done
+    add "$p@page64k-sbrk" 300 env TEST_SCALE=8 DYNALLOC_PAGE_SIZE=65536 DYNALLOC_BACKEND=sbrk "$OUT/debug/$p"
+done
+for p in $HARD; do
+    add "$p@harden-page64k" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 DYNALLOC_PAGE_SIZE=65536 \
+        DYNALLOC_GUARD_SAMPLE=0 LD_PRELOAD="$LIB" "$OUT/harden/$p"
+done
+for p in $GUARD; do
+    add "$p@every-page64k" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_GUARD_SAMPLE=1 DYNALLOC_PAGE_SIZE=65536 \
+        LD_PRELOAD="$LIB" "$OUT/guard/$p"
 done
 for p in $THR; do
     # TSan slows the stress test about 30-fold: a smaller share of its work
@@ -397,7 +415,7 @@ add "launcher-stats@python3" 60 bash -c "check_launcher $PY -c 'import sys; prin
 add "env-bad-values@preload" 60 bash -c check_bad_values
 add "env-page-size@debug" 60 bash -c check_page_size
 for w in python perl git gcc sort; do
-    for b in mmap sbrk harden prof; do
+    for b in mmap sbrk harden prof page16k page64k; do
         add "real_$w@$b" 300 tests/real/run_real.sh "$w" "$b" "$REAL_WORK"
     done
 done

@@ -93,13 +93,18 @@ static void test_lookup(void) {
   CHECK(da_page_of(q) == NULL && da_huge_find(q) != NULL);
   da_free(q);
   CHECK(da_huge_find(q) == NULL);
-  /* no page of user data touches a segment's metadata: a gap slice below the
-   * header and one above it */
+  /* no page of user data touches a segment's metadata: a gap of the largest OS
+   * page below the header and one OS page above it, runs on OS pages */
   uint8_t *s = da_malloc(64);
   da_segment_t *seg = da_segment_of(s);
-  CHECK(offsetof(da_segment_t, next) >= DA_SLICE_SIZE);
-  CHECK(DA_SEGMENT_FIRST_RUN * DA_SLICE_SIZE >= sizeof(da_segment_t) + DA_SLICE_SIZE);
-  for (size_t i = 0; i < DA_SEGMENT_FIRST_RUN; i++) CHECK(seg->pages[i].kind == DA_KIND_NONE);
+  CHECK(offsetof(da_segment_t, next) >= DA_PAGE_MAX);
+  for (size_t p = 1; p <= DA_PAGE_MAX / DA_SLICE_SIZE; p *= 2) {
+    size_t first = DA_SEGMENT_FIRST_RUN_FOR(p);
+    CHECK(first % p == 0 && first * DA_SLICE_SIZE >= sizeof(da_segment_t) + p * DA_SLICE_SIZE);
+    CHECK((first - p) * DA_SLICE_SIZE >= sizeof(da_segment_t));
+  }
+  CHECK(da_first_run == DA_SEGMENT_FIRST_RUN_FOR(da_page_slices));
+  for (size_t i = 0; i < da_first_run; i++) CHECK(seg->pages[i].kind == DA_KIND_NONE);
   da_free(s);
   /* foreign memory is never looked up */
   int local = 0;

@@ -2,7 +2,8 @@
 # run_real.sh WORKLOAD BACKEND WORKDIR — run tests/real/WORKLOAD.sh bare (once
 # per WORKDIR: the reference) and with libdynalloc.so preloaded under
 # DYNALLOC_BACKEND=BACKEND (harden: mmap with DYNALLOC_HARDEN=1; prof: mmap with
-# the heap profiler at one sample per 64 KiB, every process writing its profile),
+# the heap profiler at one sample per 64 KiB, every process writing its profile;
+# page16k, page64k: mmap with DYNALLOC_PAGE_SIZE, every OS call in such pages),
 # and require identical output and exit status (prof: and a profile with bytes
 # allocated from every process that exits).
 set -u
@@ -40,9 +41,11 @@ rm -rf "$work/$backend-$workload"
 mkdir -p "$work/$backend-$workload"
 harden=0
 prof=0
+page=0
 be="$backend"
 if [ "$backend" = harden ]; then harden=1; be=mmap; fi   # the hardened mode, on mmap
 if [ "$backend" = prof ]; then prof=1; be=mmap; fi       # the heap profiler, on mmap
+case $backend in page16k) page=16384; be=mmap ;; page64k) page=65536; be=mmap ;; esac   # a port's OS page
 profiles="$(cd "$work" && pwd)/profiles-$workload"   # absolute: the workloads change directory
 rm -rf "$profiles"
 mkdir -p "$profiles"
@@ -50,7 +53,8 @@ if [ $prof = 1 ]; then
     DYNALLOC_BACKEND="$be" DYNALLOC_PROF=1 DYNALLOC_PROF_RATE=65536 DYNALLOC_PROF_FILE="$profiles/%p.heap" \
         LD_PRELOAD="$lib" "$script" "$work/$backend-$workload" > "$out" 2>&1
 else
-    DYNALLOC_BACKEND="$be" DYNALLOC_HARDEN="$harden" LD_PRELOAD="$lib" "$script" "$work/$backend-$workload" > "$out" 2>&1
+    DYNALLOC_BACKEND="$be" DYNALLOC_HARDEN="$harden" DYNALLOC_PAGE_SIZE="$page" LD_PRELOAD="$lib" \
+        "$script" "$work/$backend-$workload" > "$out" 2>&1
 fi
 echo "exit $?" >> "$out"
 if [ $prof = 1 ]; then
