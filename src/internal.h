@@ -54,6 +54,11 @@
 #endif
 #define unlikely(x)  __builtin_expect(!!(x), 0)
 
+/* Everything declared below is dynalloc's own: hidden, so that code reads a global
+ * with one PC-relative load instead of going through the GOT (the exported
+ * entry points say DA_API). */
+#pragma GCC visibility push(hidden)
+
 /* ---- message.c: output without allocation ---------------------------------------- */
 void da_message(const char *fmt, ...);               /* to stderr; %s %d %u %zu %llu %p %x */
 DA_NORETURN DA_COLD void da_fatal(const char *fmt, ...); /* message + abort() */
@@ -538,11 +543,11 @@ void   da_huge_lock(bool lock, bool child);
 void   da_huge_counts(uint64_t *mallocs, uint64_t *frees, size_t *live_bytes);
 
 /* ---- alloc.c and free.c: the entry points' cores -------------------------------------------------- */
-void  *da_malloc(size_t size);             /* the API names are the cores */
+DA_API void *da_malloc(size_t size);       /* the API names are the cores (exported) */
 void  *da_alloc_aligned(size_t size, size_t align);
 void  *da_alloc_zeroed(size_t size);
 void  *da_realloc_core(void *p, size_t size);
-void   da_free(void *p);
+DA_API void da_free(void *p);
 void   da_free_sized_core(void *p, size_t align, size_t size, const char *func);
 void   da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block);
 void   da_free_remote(da_page_t *page, da_block_t *block);
@@ -659,5 +664,7 @@ static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block
   if (unlikely(left < 0)) return da_pool_pop_slow(heap, page, b, size);
   return da_pool_hand_out(page, b, (da_block_t *)(t ^ (uintptr_t)b));
 }
+
+#pragma GCC visibility pop
 
 #endif
