@@ -61,32 +61,29 @@ void da_harden_segment_purge(da_segment_t *seg) {
 }
 
 /* ---- canary and fill ---------------------------------------------------------------------- */
-/* Every byte has its top bit set: a write of text past the request (ASCII, the
- * terminating NUL) always differs from the canary; another byte value is
- * missed only where it equals the canary's byte there (1 in 128). */
+/* One byte per block, repeated: derived from the secret and the block's address,
+ * with its top bit set, so a write of text past the request (ASCII, the
+ * terminating NUL) always differs from it; another byte value is missed only
+ * where it equals the canary's byte (1 in 128 for each byte written).  The same
+ * byte at every offset makes the canary two plain 8-byte stores and compares. */
 static uint64_t canary_word(const void *p) {
-  return (((uintptr_t)p ^ da_free_key) * 0x9e3779b97f4a7c15u) | 0x8080808080808080u;
-}
-
-/* The canary of block p runs from byte n to n + DA_CANARY_MAX or the block's
- * end (end): byte i of it is byte i mod 8 of canary_word(p), so the eight
- * bytes from block offset off are that word rotated by off mod 8 bytes. */
-static uint64_t canary_at(uint64_t w, size_t off) {
-  unsigned r = (unsigned)(off & 7) * 8;
-  return r ? (w >> r) | (w << (64 - r)) : w;
+  uint64_t byte = ((((uintptr_t)p ^ da_free_key) * 0x9e3779b97f4a7c15u) >> 56) | 0x80;
+  return byte * 0x0101010101010101u;
 }
 
 static uint64_t load64(const uint8_t *q) { uint64_t v; memcpy(&v, q, 8); return v; }
 static void store64(uint8_t *q, uint64_t v) { memcpy(q, &v, 8); }
 
-/* Eight bytes or more: two words (overlapping when fewer than 16); fewer (the
- * request ends in the block's last word, which starts at a multiple of 8): the
- * last word's bytes from n on, the program's bytes below n kept. */
+/* The canary of block p runs from byte n to end (n + DA_CANARY_MAX or the
+ * block's end).  Eight bytes or more: two words (overlapping when fewer than
+ * 16); fewer (the request ends in the block's last word, which starts at a
+ * multiple of 8): the last word's bytes from n on, the program's bytes below n
+ * kept. */
 static void canary_write(uint8_t *p, size_t n, size_t end) {
   uint64_t w = canary_word(p);
-  if (end - n >= 8) {
-    store64(p + n, canary_at(w, n));
-    store64(p + end - 8, canary_at(w, end - 8));
+  if (likely(end - n >= 8)) {
+    store64(p + n, w);
+    store64(p + end - 8, w);
   } else {
     uint64_t mask = ~(uint64_t)0 << (8 * (n & 7));
     store64(p + end - 8, (load64(p + end - 8) & ~mask) | (w & mask));
@@ -95,8 +92,7 @@ static void canary_write(uint8_t *p, size_t n, size_t end) {
 
 static bool canary_intact(const uint8_t *p, size_t n, size_t end) {
   uint64_t w = canary_word(p);
-  if (end - n >= 8)
-    return load64(p + n) == canary_at(w, n) && load64(p + end - 8) == canary_at(w, end - 8);
+  if (likely(end - n >= 8)) return ((load64(p + n) ^ w) | (load64(p + end - 8) ^ w)) == 0;
   uint64_t mask = ~(uint64_t)0 << (8 * (n & 7));
   return ((load64(p + end - 8) ^ w) & mask) == 0;
 }
@@ -157,12 +153,14 @@ static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
 /* The bytes of a free block after its link and key, up to DA_FILL_MAX. */
 void da_harden_fill(const da_page_t *page, void *p) {
   fill_t *v = p, *end = (fill_t *)((uint8_t *)p + fill_end(page));
+#pragma GCC unroll 4
   for (v++; v < end; v++) *v = fill_pattern;
 }
 
 static void fill_check(const da_page_t *page, const void *p) {
   const fill_t *v = p, *end = (const fill_t *)((const uint8_t *)p + fill_end(page));
   fill_t diff = { 0, 0 };
+#pragma GCC unroll 4
   for (v++; v < end; v++) diff |= *v ^ fill_pattern;
   if ((diff[0] | diff[1]) != 0) da_fatal("malloc(): use after free of %p", p);
 }
@@ -210,6 +208,22 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
  * of their segment, so the header is the one of b's 64 KiB window. */
 static da_page_t *pool_page_of(const da_block_t *b) { return da_pool_page_at(da_segment_of(b), b); }
 
+/* A page the quarantine emptied, not its bin's allocation page: the quarantine
+ * empties the pages of a loop's blocks in the order they were carved, one after
+ * another, so one such page per bin stays (filled, linked) for the bin's next
+ * page, instead of being retired and another carved and filled anew; a second
+ * one is retired.  malloc taking from it, its retirement or the heap's release
+ * of empty pages clears the mark (page.c, heap.c). */
+static void page_emptied(da_heap_t *heap, da_page_t *page) {
+  if (heap->direct[page->bin] == page) return;
+  if (heap->kept[page->bin] == 0) {
+    heap->kept[page->bin] = 1;
+    DA_SET(page->flags, (uint8_t)(page->flags | DA_PAGE_KEPT));
+    return;
+  }
+  da_page_retire(heap, page);
+}
+
 /* The block leaves the quarantine: freed as the default mode frees it (the
  * owner's block of a page that is not full as free's fast path frees it). */
 static void release(da_heap_t *heap, da_block_t *b) {
@@ -218,7 +232,7 @@ static void release(da_heap_t *heap, da_block_t *b) {
   if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
     da_link_set(b, page->free, da_link_key);
     page->free = b;
-    if (da_used_add(page, -1)) da_page_retire(heap, page);   /* not the allocation page */
+    if (da_used_add(page, -1)) page_emptied(heap, page);
   } else if (da_owner(page) == heap) {
     da_span_lock(heap);
     da_free_local(heap, page, b);

@@ -151,6 +151,7 @@ static void heap_release_empty_pages(da_heap_t *heap, bool abandon) {
       page = next;
     }
     if (!abandon && heap->bins[b].first) da_set_direct(heap, b, heap->bins[b].first);
+    heap->kept[b] = 0;   /* the hardened mode's kept page was empty: freed above */
   }
   da_span_unlock(heap);
 }

@@ -163,8 +163,16 @@ void da_page_unfull(da_heap_t *heap, da_page_t *page) {
 
 /* A page whose last block came back and that is not its bin's allocation page
  * (da_page_emptied decides): give the run back to its segment. */
+/* A hardened page kept empty for its bin (harden.c) is in use again, or goes. */
+static void page_unkeep(da_heap_t *heap, da_page_t *page) {
+  if (likely(!(page->flags & DA_PAGE_KEPT))) return;
+  DA_SET(page->flags, (uint8_t)(page->flags & ~DA_PAGE_KEPT));
+  heap->kept[page->bin] = 0;
+}
+
 void da_page_retire(da_heap_t *heap, da_page_t *page) {
   da_assert(da_used(page) == 0 && !(page->flags & DA_PAGE_IN_FULL) && heap->direct[page->bin] != page);
+  page_unkeep(heap, page);
   da_span_lock(heap);
   da_queue_remove(&heap->bins[page->bin], page);
   atomic_store_explicit(&page->xfree, 0, memory_order_relaxed);
@@ -298,6 +306,7 @@ void *da_page_malloc_slow(da_heap_t *heap, size_t bin) {
   if (page->free == DA_LIST_END) page = page_find(heap, bin);
   da_span_unlock(heap);
   if (page == NULL) { errno = ENOMEM; return NULL; }
+  page_unkeep(heap, page);
   da_block_t *b = da_pool_take(page, page->free);
   da_purger_check();
 #if DA_DEBUG >= 3

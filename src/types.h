@@ -136,6 +136,7 @@ enum da_page_flag {             /* zero for an owner's ordinary free: one test *
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
   DA_PAGE_HARDENED    = 4,      /* pool page of the hardened mode (harden.c) */
   DA_PAGE_SAMPLED     = 8,      /* bulk run or huge block of a heap-profile sample (prof.c) */
+  DA_PAGE_KEPT        = 16,     /* hardened mode: an emptied pool page kept for its bin (harden.c) */
 };
 
 /* page->xfree holds the state in its low 2 bits, the head of a block list in bits
@@ -279,6 +280,7 @@ typedef struct da_heap_s {
   uint32_t         quarantine_len;
   size_t           quarantine_bytes;     /* their block sizes */
   uint32_t         quarantined[DA_BIN_COUNT];   /* … by bin: owner stores, statistics load (relaxed) */
+  uint8_t          kept[DA_BIN_COUNT];   /* hardened mode: the bin holds a DA_PAGE_KEPT page (0 or 1) */
 } da_heap_t;
 
 #endif
