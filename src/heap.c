@@ -162,7 +162,15 @@ static void heap_abandon(da_heap_t *heap) {
   da_bulk_cache_flush(heap, true);
   heap_release_empty_pages(heap, true);
   da_segment_abandon_all(heap);   /* pages ownerless; no remote free reaches us after */
-  /* Blocks pushed onto delayed before their page went ownerless: to the pages. */
+  da_lock(&heaps_lock);
+  da_counters_add(&da_retired_stats, &heap->stats);
+  if (heap->all_prev) heap->all_prev->all_next = heap->all_next;
+  else heaps_live = heap->all_next;
+  if (heap->all_next) heap->all_next->all_prev = heap->all_prev;
+  heap->live = 0;
+  /* Off the live list, so no reclaimer (which walks it under heaps_lock) puts
+   * blocks back on delayed any more: those pushed before their page went
+   * ownerless, or put back by a reclaimer's pass, go to their pages. */
   da_block_t *block = delayed_take(heap);
   while (block) {
     da_block_t *next = da_delayed_next(block);
@@ -170,12 +178,6 @@ static void heap_abandon(da_heap_t *heap) {
     da_free_remote(da_page_of(block), block);
     block = next;
   }
-  da_lock(&heaps_lock);
-  da_counters_add(&da_retired_stats, &heap->stats);
-  if (heap->all_prev) heap->all_prev->all_next = heap->all_next;
-  else heaps_live = heap->all_next;
-  if (heap->all_next) heap->all_next->all_prev = heap->all_prev;
-  heap->live = 0;
   heap->all_next = heap_pool;
   heap_pool = heap;
   bool last = heaps_with_thread != 0 && --heaps_with_thread == 0;

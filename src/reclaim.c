@@ -28,7 +28,7 @@
 /* page's blocks are all free when `extra` of its blocks wait elsewhere (on the
  * delayed list) and the rest of the handed-out ones on its remote list. */
 static bool page_take_back(da_heap_t *heap, da_page_t *page, uint32_t extra) {
-  if (page->kind != DA_KIND_POOL || heap->direct[page->bin] == page) return false;
+  if (page->kind != DA_KIND_POOL || da_owner(page) != heap || heap->direct[page->bin] == page) return false;
   uint32_t used = da_used(page);
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_acquire);
   if (used == 0 || (tf & DA_X_MASK) == DA_X_FREEING || da_x_count(tf) + extra != used) return false;

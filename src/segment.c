@@ -587,6 +587,11 @@ void da_segment_purge_locked(da_heap_t *heap, bool force) {
 void da_segment_abandon_all(da_heap_t *heap) {
   da_span_lock(heap);
   for (size_t b = 0; b < DA_SPAN_BINS; b++) heap->spans[b].first = heap->spans[b].last = NULL;
+  /* and the page queues: the heap stays on the live list until its thread is
+   * gone, and a reclaimer walking them must not reach pages that an adopter
+   * owns by then */
+  for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->bins[b].first = heap->bins[b].last = NULL;
+  heap->full.first = heap->full.last = NULL;
   atomic_store_explicit(&heap->dirty_runs, 0, memory_order_relaxed);
   heap->dirty_bytes = 0;
   da_lock(&segments_lock);
