@@ -324,7 +324,9 @@ void da_heap_fork_child(void) {
   }
 }
 
-bool da_heap_is_valid(const da_heap_t *heap) {
+/* The page queues, direct[] and their pages: with the span lock held, as a
+ * reclaimer changes the pages it takes back (and their queues) under it. */
+static bool heap_queues_valid(const da_heap_t *heap) {
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     const da_page_t *first = heap->bins[b].first;
     DA_CHECK(heap->direct[b] == (first ? first : &da_page_empty));
@@ -340,9 +342,13 @@ bool da_heap_is_valid(const da_heap_t *heap) {
   for (const da_page_t *p = heap->full.first; p; p = p->next)
     DA_CHECK((p->flags & DA_PAGE_IN_FULL) && da_owner(p) == heap &&
              !(atomic_load_explicit(&p->used, memory_order_relaxed) & DA_USED_DIRECT));
-  /* the purger may be purging or releasing this heap's free runs: hold it off */
+  return true;
+}
+
+bool da_heap_is_valid(const da_heap_t *heap) {
+  /* the purger may be taking pages back, purging or releasing free runs: hold it off */
   da_span_lock((da_heap_t *)heap);
-  bool ok = true;
+  bool ok = heap_queues_valid(heap);
   for (const da_segment_t *seg = heap->segments; seg && ok; seg = seg->next)
     ok = seg->heap == heap && da_segment_is_valid(seg);
   da_span_unlock((da_heap_t *)heap);
