@@ -228,25 +228,19 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
  * thread's pool block by one CAS, everything else (and every misuse) through
  * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
 static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
-  /* a hardened pool block first: its page is the header at p's 64 KiB boundary,
-   * as for free's fast path (a pointer past the carved blocks fails the grid test) */
-  da_page_t *pool = da_pool_page_at(seg, p);
-  if (DA_DEBUG < 3 && (kind_and_flags(pool) & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8) &&
-      likely(pool_block_ok(seg, pool, p) && ((da_block_t *)p)->key != da_free_mark(p))) {
-    da_harden_free(heap, pool, p, "free");
-    return;
-  }
   da_page_t *page = da_page_in(seg, p);   /* seg is in the segment map */
   uint16_t kf = kind_and_flags(page);
   bool done = false;
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
     done = true;
-  } else if (DA_DEBUG < 3 && kf == DA_KIND_POOL && da_owner(page) != heap) {
-    /* another thread's pool block by one CAS */
+  } else if (DA_DEBUG < 3 && ((kf == DA_KIND_POOL && da_owner(page) != heap) ||
+                               (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8))) {
+    /* another thread's pool block by one CAS; a hardened pool block to harden.c */
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
-      da_free_remote(page, b);
+      if (kf == DA_KIND_POOL) da_free_remote(page, b);
+      else da_harden_free(heap, page, p, "free");
       done = true;
     }
   }

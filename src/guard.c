@@ -86,7 +86,9 @@ static void on_fault(int sig, siginfo_t *info, void *context);
  * or splits mappings when a slot's access changes: mprotect then only changes
  * one mapping's flags.  Nothing is counted as mapped until a slot is used. */
 static uint8_t *area_map(void) {
+  int saved = errno;   /* a failed area leaves the malloc that tried it to the pools */
   uint8_t *raw = da_mmap_inaccessible(da_guard_span);
+  errno = saved;
   if (raw == NULL) return NULL;
   uint8_t *area = raw + GUARD_PAGE;
   for (size_t i = 0; i < DA_GUARD_SLOTS; i++) {

@@ -83,8 +83,6 @@ void da_huge_cache_counts(size_t *count, size_t *bytes) {
   *bytes = b;
 }
 
-static size_t round_pages(size_t n) { return da_page_round(n); }
-
 /* ---- mappings ------------------------------------------------------------------------------------ */
 /* In the hardened mode every huge mapping ends in an inaccessible page (not
  * counted as mapped), so a linear overflow faults at the block's last page
@@ -395,7 +393,7 @@ static void desc_describe(da_huge_t *h) {
 static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
   if (align < da_page_size) align = da_page_size;
   if (size > (size_t)PTRDIFF_MAX - DA_PAGE_MAX) { errno = ENOMEM; return NULL; }
-  size_t map = round_pages(size);
+  size_t map = da_page_round(size);
   size_t dirty = 0;
   da_huge_t *h = align == da_page_size ? huge_cache_take(map, &dirty) : NULL;
   bool fresh = h == NULL;
@@ -493,7 +491,7 @@ static void *huge_realloc(da_page_t *page, size_t size) {
     size += size / 4;
     da_huge_cache_shed();
   }
-  size_t map = round_pages(size);
+  size_t map = da_page_round(size);
   da_lock(&huge_lock);
   table_remove(h);
   da_unlock(&huge_lock);

@@ -49,6 +49,7 @@ static void unmap(void *p, size_t size) {
  * (DYNALLOC_PAGE_SIZE), a larger one trimmed to it, as that kernel would give. */
 static void *mmap_flags(size_t size, int prot, int flags) {
   da_os_check("mmap", NULL, size);
+  if (size > SIZE_MAX - DA_PAGE_MAX) return NULL;   /* the trimmed mapping's length below */
   uint8_t *p = kernel_mmap(size, prot, flags);
   if (p == NULL || ((uintptr_t)p & (da_page_size - 1)) == 0) return p;
   kernel_unmap(p, size);
@@ -70,7 +71,10 @@ void *da_mmap_inaccessible(size_t size) { return mmap_flags(size, PROT_NONE, MAP
 bool da_mmap_fixed_inaccessible(void *p, size_t size) {
   da_os_check("mmap", p, size);
   atomic_fetch_add_explicit(&da_os_stats.mmap_calls, 1, memory_order_relaxed);
-  return mmap(p, size, PROT_NONE, DA_MMAP_FLAGS | MAP_FIXED, -1, 0) == p;
+  int saved = errno;   /* the area is made inside malloc, which may still succeed */
+  bool ok = mmap(p, size, PROT_NONE, DA_MMAP_FLAGS | MAP_FIXED, -1, 0) == p;
+  errno = saved;
+  return ok;
 }
 
 /* Map size + align bytes, then unmap the head and tail around the aligned part. */
