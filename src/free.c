@@ -56,6 +56,10 @@ da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, si
       void *p = da_sample_try(heap, size, 0, false);
       if (p != NULL) return p;
     }
+    if (unlikely(da_percpu_on)) {   /* a block other threads freed on this CPU, before another page */
+      da_block_t *c = da_percpu_pop(da_size_class(size));
+      if (c != NULL) return c;
+    }
     return da_pool_refill(heap, da_size_class(size));
   }
   /* the list's last block (every carved chunk has one), checked as
@@ -190,6 +194,11 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
   da_invalid(func, "invalid pointer", p);
 }
 
+/* Another thread's pool block onto this CPU's cache (percpu.c), where it runs. */
+static inline bool free_to_cpu(const da_page_t *page, da_block_t *b) {
+  return unlikely(da_percpu_on) && da_percpu_push(b, page->bin);
+}
+
 static void free_checked(void *p, const char *func) {
   if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
@@ -207,7 +216,7 @@ static void free_checked(void *p, const char *func) {
     da_span_lock(heap);
     da_free_local(heap, page, block);
     da_span_unlock(heap);
-  } else {
+  } else if (!(page->kind == DA_KIND_POOL && !da_page_sampled(page) && free_to_cpu(page, block))) {
     da_free_remote(page, block);
   }
 #if DA_DEBUG >= 3
@@ -239,8 +248,8 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
     /* another thread's pool block by one CAS; a hardened pool block to harden.c */
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
-      if (kf == DA_KIND_POOL) da_free_remote(page, b);
-      else da_harden_free(heap, page, p, "free");
+      if (kf != DA_KIND_POOL) da_harden_free(heap, page, p, "free");
+      else if (!free_to_cpu(page, b)) da_free_remote(page, b);
       done = true;
     }
   }

@@ -241,6 +241,7 @@ bool da_heap_trim(void) {
   da_busy_enter();
   da_heap_t *heap = da_heap_tls;
   size_t before = atomic_load(&da_os_stats.purged) + atomic_load(&da_os_stats.munmap_calls);
+  da_percpu_drain(true);
   if (heap != &da_heap_empty) {
     da_harden_flush(heap);
     da_heap_collect_delayed(heap);

@@ -17,7 +17,7 @@ uintptr_t da_free_key, da_link_key;
 /* The guarded area's and the profiler's locks are leaves: taken last, given back first. */
 static void fork_prepare(void) { da_heap_fork_prepare(); da_guard_fork_prepare(); da_prof_fork_prepare(); }
 static void fork_parent(void) { da_prof_fork_parent(); da_guard_fork_parent(); da_heap_fork_parent(); }
-static void fork_child(void) { da_prof_fork_child(); da_guard_fork_child(); da_heap_fork_child(); }
+static void fork_child(void) { da_percpu_fork_child(); da_prof_fork_child(); da_guard_fork_child(); da_heap_fork_child(); }
 
 /* Word `which` (0 or 1) of the kernel's 16 random bytes, mixed with the clock
  * and an address in case they are missing. */
@@ -44,11 +44,13 @@ void da_process_init(void) {
   da_free_key = random_word(0);
   da_link_key = random_word(1) & ~(uintptr_t)(DA_ALIGN - 1);   /* links leak these bits anyway; DA_LIST_END */
   da_heap_key_init();
+  da_percpu_init();
   atomic_store_explicit(&da_initialized, 2, memory_order_release);
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   if (da_options.verbose)
-    da_message("dynalloc: started (backend %s, purge delay %ld ms)\n",
-               da_options.backend_sbrk ? "sbrk" : "mmap", da_options.purge_delay_ms);
+    da_message("dynalloc: started (backend %s, purge delay %ld ms, %s)\n",
+               da_options.backend_sbrk ? "sbrk" : "mmap", da_options.purge_delay_ms,
+               da_percpu_design());
 }
 
 __attribute__((constructor)) static void da_init_at_load(void) { da_process_init(); }

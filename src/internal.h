@@ -119,6 +119,7 @@ typedef struct da_options_s {
   long valgrind;       /* DYNALLOC_VALGRIND: 0: no client requests under memcheck (vg.c) */
   long thp;            /* DYNALLOC_THP: 1: segments in transparent huge pages (os.c, segment.c) */
   long page_size;      /* DYNALLOC_PAGE_SIZE: work in pages of this size, ≥ the kernel's (os.c) */
+  long percpu;         /* DYNALLOC_PERCPU: 1: per-CPU caches of cross-thread frees (percpu.c) */
 } da_options_t;
 extern da_options_t da_options;
 void da_options_init(void);
@@ -554,6 +555,16 @@ void   da_free_remote(da_page_t *page, da_block_t *block);
 size_t da_usable_size(const void *p, const char *func);
 size_t da_usable_page(const void *p, const char *func, da_page_t **page);
 
+/* ---- percpu.c: per-CPU caches of blocks freed by other threads than their owner ----------------------- */
+extern int da_percpu_on;                     /* 0 off, 1 on glibc's rseq area, 2 on dynalloc's own */
+void        da_percpu_init(void);            /* at start-up: DYNALLOC_PERCPU and what the kernel offers */
+const char *da_percpu_design(void);          /* the design that runs, in words (DYNALLOC_VERBOSE) */
+bool        da_percpu_push(da_block_t *b, size_t bin);   /* a foreign pool block; false: full or none */
+da_block_t *da_percpu_pop(size_t bin);       /* a block of class bin from this CPU's cache, or NULL */
+bool        da_percpu_drain(bool all);       /* give cached blocks back (all, or quiet CPUs'); true: left */
+void        da_percpu_counts(uint64_t by_bin[DA_BIN_COUNT]);   /* cached blocks, added by class */
+void        da_percpu_fork_child(void);
+
 /* ---- stats.c: the one snapshot every report is derived from ------------------------------------------ */
 typedef struct da_totals_s {
   size_t segment_in_use;                 /* pool + bulk live bytes */
@@ -562,6 +573,7 @@ typedef struct da_totals_s {
   size_t bulk_runs, bulk_remote;         /* live bulk runs; bulk blocks freed remotely, not collected */
   size_t remote_bytes;                   /* freed by other threads, not yet collected */
   size_t quarantine_bytes;               /* hardened mode: freed, held in the quarantines */
+  size_t percpu_bytes;                   /* freed, held in the per-CPU caches (percpu.c) */
   size_t free_runs, free_runs_bytes, dirty_bytes;
   size_t heaps, segments, cached_segments, huge_cached, huge_cached_bytes;
   size_t mapped, mapped_peak, meta_bytes;
@@ -569,6 +581,7 @@ typedef struct da_totals_s {
   da_counters_t counters;
   uint64_t live_blocks[DA_BIN_COUNT], free_blocks[DA_BIN_COUNT];   /* pool, by class */
   uint64_t quarantined[DA_BIN_COUNT];    /* hardened mode: blocks in the quarantines, by class */
+  uint64_t percpu[DA_BIN_COUNT];         /* blocks in the per-CPU caches, by class */
   da_guard_stats_t guard;                /* guarded samples (not in the pool figures) */
 } da_totals_t;
 struct mallinfo2;

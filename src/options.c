@@ -41,6 +41,7 @@ static const option_t option_table[] = {
   {"VALGRIND", &da_options.valgrind, {"0", "1", 0}, NULL},
   {"THP", &da_options.thp, {"0", "1", 0}, NULL},
   {"PAGE_SIZE", &da_options.page_size, {0}, NULL},
+  {"PERCPU", &da_options.percpu, {"0", "1", 0}, NULL},
 };
 
 static bool str_eq(const char *a, const char *b) {

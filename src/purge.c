@@ -72,7 +72,7 @@ static void purge_one(da_heap_t *heap, void *arg) {
 /* One pass over every heap, the abandoned segments and the huge cache; true
  * when something is still waiting for its delay. */
 bool da_purger_pass(void) {
-  bool more = false;
+  bool more = da_percpu_drain(false);   /* first: the blocks it gives back may empty pages */
   da_heap_foreach_live(purge_one, &more);
   if (da_segment_purge_abandoned((uint32_t)da_clock_ms(), (uint32_t)da_options.purge_delay_ms)) more = true;
   if (da_segment_cache_maintain(false)) more = true;

@@ -64,6 +64,7 @@ static void report_text(da_sink_t *s, const da_totals_t *t, const struct mallinf
   da_sink_printf(s, "  in use: %zu bytes (uordblks %zu + hblkhd %zu); freed by other threads, not yet collected: %zu bytes\n",
       mi->uordblks + mi->hblkhd, mi->uordblks, mi->hblkhd, t->remote_bytes);
   if (da_options.harden) da_sink_printf(s, "  hardened mode: %zu bytes freed, held in quarantine\n", t->quarantine_bytes);
+  if (da_percpu_on) da_sink_printf(s, "  per-CPU caches: %zu bytes freed, held for reuse on their CPU\n", t->percpu_bytes);
   da_sink_printf(s, "  guarded samples: %llu since start, %zu live (%zu bytes), %zu bytes mapped\n",
       (ull)t->guard.sampled, t->guard.live_blocks, t->guard.live_bytes, t->guard.mapped);
   da_sink_printf(s, "  free runs: %zu bytes in %zu runs (%zu not yet purged)\n", t->free_runs_bytes, t->free_runs,
@@ -87,8 +88,8 @@ static void report_text(da_sink_t *s, const da_totals_t *t, const struct mallinf
 }
 
 static void report_json(da_sink_t *s, const da_totals_t *t, const struct mallinfo2 *mi) {
-  da_sink_printf(s, "{\"dynalloc\": 1, \"pid\": %d, \"in_use\": %zu, \"remote_pending\": %zu,\n", (int)getpid(),
-      mi->uordblks + mi->hblkhd, t->remote_bytes);
+  da_sink_printf(s, "{\"dynalloc\": 1, \"pid\": %d, \"in_use\": %zu, \"remote_pending\": %zu, \"percpu_cached\": %zu,\n",
+      (int)getpid(), mi->uordblks + mi->hblkhd, t->remote_bytes, t->percpu_bytes);
   da_sink_printf(s, " \"mallinfo2\": {\"arena\": %zu, \"ordblks\": %zu, \"smblks\": %zu, \"hblks\": %zu, \"hblkhd\": %zu, "
          "\"usmblks\": %zu, \"fsmblks\": %zu, \"uordblks\": %zu, \"fordblks\": %zu, \"keepcost\": %zu},\n",
       mi->arena, mi->ordblks, mi->smblks, mi->hblks, mi->hblkhd, mi->usmblks, mi->fsmblks, mi->uordblks,

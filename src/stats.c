@@ -127,6 +127,13 @@ void da_stats_totals(da_totals_t *t) {
     t->quarantine_bytes += q * da_bin_size(bin);
   }
   t->pool_in_use = t->pool_in_use > t->quarantine_bytes ? t->pool_in_use - t->quarantine_bytes : 0;
+  da_percpu_counts(t->percpu);   /* freed, held in the per-CPU caches */
+  for (size_t bin = 0; bin < DA_BIN_COUNT; bin++) {
+    size_t n = t->percpu[bin];
+    t->live_blocks[bin] = t->live_blocks[bin] > n ? t->live_blocks[bin] - n : 0;
+    t->percpu_bytes += n * da_bin_size(bin);
+  }
+  t->pool_in_use = t->pool_in_use > t->percpu_bytes ? t->pool_in_use - t->percpu_bytes : 0;
   size_t bulk_count = atomic_load_explicit(&da_delayed[2], memory_order_relaxed);
   t->bulk_remote += bulk_count;
   t->bulk_runs = t->bulk_runs > bulk_count ? t->bulk_runs - bulk_count : 0;

@@ -234,12 +234,34 @@ check_verbose() {
     r=$?
     cat "$err"
     [ $r -eq 0 ] && [ "$out" = "a
-b" ] && [ "$(grep -cx 'dynalloc: started (backend mmap, purge delay 250 ms)' "$err")" -ge 2 ] &&
+b" ] && [ "$(grep -cx 'dynalloc: started (backend mmap, purge delay 250 ms, per-thread heaps)' "$err")" -ge 2 ] &&
         grep -qE '^dynalloc: new segment 0x[0-9a-f]*[048c]00000 \(mmap\)$' "$err" &&
-        ! grep -vE '^dynalloc: (started \(backend mmap, purge delay 250 ms\)|new segment 0x[0-9a-f]+ \(mmap\))$' "$err"
+        ! grep -vE '^dynalloc: (started \(backend mmap, purge delay 250 ms, per-thread heaps\)|new segment 0x[0-9a-f]+ \(mmap\))$' "$err"
     r=$?
     rm -f "$err"
     return $r
+}
+# check_percpu_verbose: DYNALLOC_VERBOSE names the design that runs and whose
+# rseq registration it uses: glibc's, dynalloc's own (glibc's tunable off), none
+# (rseq refused by a seccomp filter: the per-thread heaps, and why).
+check_percpu_verbose() {
+    local got want i
+    local -a envs=("DYNALLOC_PERCPU=1" "DYNALLOC_PERCPU=1 GLIBC_TUNABLES=glibc.pthread.rseq=0"
+                   "DYNALLOC_PERCPU=1 GLIBC_TUNABLES=glibc.pthread.rseq=0" "DYNALLOC_PERCPU=0")
+    local -a wants=("per-CPU caches on glibc's rseq registration" "per-CPU caches on dynalloc's own rseq registration"
+                    "per-thread heaps (DYNALLOC_PERCPU=1: no rseq registration, the kernel refused it)" "per-thread heaps")
+    for i in 0 1 2 3; do
+        want="dynalloc: started (backend mmap, purge delay 100 ms, ${wants[$i]})"
+        if [ $i = 2 ]; then
+            # shellcheck disable=SC2086
+            got=$(env ${envs[$i]} DYNALLOC_VERBOSE=1 "$PERCPU_PROG" --seccomp-exec env LD_PRELOAD="$LIB" true 2>&1 | head -1)
+        else
+            # shellcheck disable=SC2086
+            got=$(env ${envs[$i]} DYNALLOC_VERBOSE=1 LD_PRELOAD=$LIB true 2>&1 | head -1)
+        fi
+        echo "${envs[$i]}: $got"
+        [ "$got" = "$want" ] || { echo "want: $want"; return 1; }
+    done
 }
 # check_page_size: an OS page the build cannot serve (DYNALLOC_PAGE_SIZE stands
 # in for the kernel's: 128 KiB, or one that is no power of two) is refused at
@@ -260,8 +282,9 @@ check_page_size() {
     done
 }
 
-export -f check_page_size check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown
+export -f check_page_size check_exports check_stats check_bad_values check_verbose stats_report check_launcher check_unknown check_percpu_verbose
 export LIB ROOT PY
+export PERCPU_PROG=$ROOT/build/tests/percpu/percpu_reuse
 
 # --- the test list -------------------------------------------------------------
 
@@ -389,6 +412,26 @@ for p in $API $LIBC $THR; do
 done
 add "prof@pprof" 300 tests/prof_check.sh
 add "memcheck@valgrind" 600 tests/memcheck_check.sh
+# the per-CPU caches (percpu.c) on glibc's rseq area, on dynalloc's own, and
+# refused (a seccomp filter fails rseq: the per-thread heaps alone)
+for p in $(names_of 'percpu_*'); do
+    add "$p@glibc" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 LD_PRELOAD="$LIB" "$OUT/percpu/$p" cache
+    add "$p@own" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 GLIBC_TUNABLES=glibc.pthread.rseq=0 \
+        LD_PRELOAD="$LIB" "$OUT/percpu/$p" cache
+    add "$p@none" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 PERCPU_REUSE_FILTER=1 \
+        LD_PRELOAD="$LIB" "$OUT/percpu/$p" none
+    add "$p@off" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=0 LD_PRELOAD="$LIB" "$OUT/percpu/$p" none
+done
+for p in $API $LIBC $THR; do
+    case $p in misuse_*) continue ;; esac   # their reports are the default mode's
+    add "$p@percpu" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
+done
+for p in $THR; do
+    add "$p@percpu-own" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 \
+        GLIBC_TUNABLES=glibc.pthread.rseq=0 LD_PRELOAD="$LIB" "$OUT/plain/$p"
+    add "$p@percpu-debug" 300 env TEST_SCALE=4 DYNALLOC_PERCPU=1 "$OUT/debug/$p"
+done
+add "env-percpu@preload" 60 bash -c check_percpu_verbose
 for p in $(names_of 'thp_*'); do
     add "$p@on" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_THP=1 LD_PRELOAD="$LIB" "$OUT/thp/$p" on
     add "$p@off" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_THP=0 LD_PRELOAD="$LIB" "$OUT/thp/$p" off

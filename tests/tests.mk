@@ -22,6 +22,7 @@
 #   prof_*            the heap profiler: standard names, no frame pointers, preloaded
 #   memcheck_*        memcheck with dynalloc serving: standard names, preloaded under valgrind
 #   thp_*             DYNALLOC_THP: standard names, preloaded
+#   percpu_*          DYNALLOC_PERCPU: standard names, preloaded
 # Kinds of build/tests/KIND:
 #   plain    system allocator linked; run bare or with LD_PRELOAD
 #   static   build/libdynalloc.a linked in
@@ -35,6 +36,7 @@
 #   prof     prof_* programs
 #   memcheck memcheck_* programs
 #   thp      thp_* programs
+#   percpu   percpu_* programs
 
 TEST_SAN_CC ?= clang
 TEST_OUT    := build/tests
@@ -52,6 +54,7 @@ TEST_ASAN   := $(basename $(notdir $(wildcard tests/asan_*.c)))
 TEST_PROF   := $(basename $(notdir $(wildcard tests/prof_*.c)))
 TEST_MEMCHECK := $(basename $(notdir $(wildcard tests/memcheck_*.c)))
 TEST_THP    := $(basename $(notdir $(wildcard tests/thp_*.c)))
+TEST_PERCPU := $(basename $(notdir $(wildcard tests/percpu_*.c)))
 TEST_STD    := $(TEST_API) $(TEST_LIBC) $(TEST_THR)
 
 TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
@@ -65,7 +68,8 @@ TEST_BINS := $(addprefix $(TEST_OUT)/plain/,$(TEST_STD)) \
              $(addprefix $(TEST_OUT)/guard/,$(TEST_GUARD)) \
              $(addprefix $(TEST_OUT)/prof/,$(TEST_PROF)) \
              $(addprefix $(TEST_OUT)/memcheck/,$(TEST_MEMCHECK)) \
-             $(addprefix $(TEST_OUT)/thp/,$(TEST_THP))
+             $(addprefix $(TEST_OUT)/thp/,$(TEST_THP)) \
+             $(addprefix $(TEST_OUT)/percpu/,$(TEST_PERCPU))
 
 .PHONY: test test-libs test-progs test-clean
 
@@ -121,6 +125,10 @@ $(TEST_OUT)/guard/%: tests/%.c $(TEST_HDRS)
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/thp/%: tests/%.c $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
+
+$(TEST_OUT)/percpu/%: tests/%.c $(TEST_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
