@@ -530,6 +530,11 @@ def workloads(cfg):
     add("larson", "threads", "shared slot array, random replace, cross-thread frees",
         [b + "/larson", "--threads={threads}", "--slots=10000", "--ops=" + S("3m", "200k"),
          "--min=16", "--max=1024"], show="ops_per_s", threaded=True)
+    add("larson-32", "threads", "larson with 32 threads: far more threads than CPUs, cross-thread frees",
+        [b + "/larson", "--threads=32", "--slots=10000", "--ops=" + S("1m", "100k"),
+         "--min=16", "--max=1024"], show="ops_per_s")
+    add("conns-64", "threads", "thread per connection: 64 threads, each frees its own requests' blocks",
+        [b + "/conns", "--threads=64", "--requests=" + S(20000, 2000), "--handoff=0"], show="requests_per_s")
     add("prodcons", "threads", "one thread allocates, another frees (SPSC queue)",
         [b + "/prodcons", "--threads=2", "--items=" + S("4m", "300k")], show="ops_per_s")
     add("falseshare", "threads", "blocks allocated by main, written by workers (active+passive)",

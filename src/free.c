@@ -244,11 +244,14 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
       da_bulk_cache_free(heap, page, p)) {
     done = true;
   } else if (DA_DEBUG < 3 && ((kf == DA_KIND_POOL && da_owner(page) != heap) ||
-                               (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8))) {
-    /* another thread's pool block by one CAS; a hardened pool block to harden.c */
+                               (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8) ||
+                               (unlikely(da_percpu_on) && kf == (DA_KIND_POOL | DA_PAGE_IN_FULL << 8) &&
+                                da_owner(page) != heap))) {
+    /* another thread's pool block by one CAS (or onto this CPU's cache, of a full
+     * page too); a hardened pool block to harden.c */
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
-      if (kf != DA_KIND_POOL) da_harden_free(heap, page, p, "free");
+      if ((kf & ~(DA_PAGE_IN_FULL << 8)) != DA_KIND_POOL) da_harden_free(heap, page, p, "free");
       else if (!free_to_cpu(page, b)) da_free_remote(page, b);
       done = true;
     }

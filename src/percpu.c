@@ -21,14 +21,14 @@
  *    counts it in `used`, no list links it), so no page under it is retired,
  *    reclaimed or purged; it carries the free key (a second free of it is a
  *    double free) and its page's class;
- *  - a CPU's cache of class c is one 256-byte slot: word 0 the count, words 1–31
+ *  - a CPU's cache of class c is one 512-byte slot: word 0 the count, words 1–63
  *    the blocks; the count is the critical section's one committing store, so a
  *    section cut short by preemption, migration or a signal changed nothing;
  *  - only a thread running on a CPU touches that CPU's slots (the drain runs the
  *    same critical sections after moving itself onto the CPU);
- *  - a class caches at most DA_PERCPU_CLASS_BYTES (16 KiB, 31 blocks at most):
- *    a CPU holds at most 53 × 16 KiB; the purger drains a CPU whose caches did not
- *    change between two passes, malloc_trim every CPU.
+ *  - a class of 64 B or more caches at most CLASS_BYTES (32 KiB, 63 blocks at most); a CPU holds
+ *    at most 1.19 MiB; the purger drains a CPU whose caches did not change between
+ *    two passes, malloc_trim every CPU (docs/design.md, "Per-CPU caches").
  */
 #define _GNU_SOURCE   /* sched_setaffinity, cpu_set_t */
 #include "internal.h"
@@ -47,6 +47,7 @@ int da_percpu_on;   /* 0 off, 1 on glibc's registration, 2 on dynalloc's own */
 #define SLOT_SHIFT     9
 #define SLOT_BLOCKS    63
 #define CLASS_BYTES    ((size_t)32 << 10)
+#define MIN_SIZE       64            /* smaller classes are not cached */
 #define CPU_UNTRIED    0xffffffffu   /* the kernel's RSEQ_CPU_ID_UNINITIALIZED */
 #define CPU_FAILED     0xfffffffeu   /* its RSEQ_CPU_ID_REGISTRATION_FAILED */
 
@@ -236,6 +237,7 @@ void da_percpu_init(void) {
   slots = da_os_alloc_meta((size_t)ncpu << CPU_SHIFT);
   if (slots == NULL) { da_percpu_on = 0; off_reason = "per-thread heaps (DYNALLOC_PERCPU=1: no memory for the caches)"; return; }
   for (size_t bin = 1; bin < DA_BIN_COUNT; bin++) {
+    if (da_bin_size(bin) < MIN_SIZE) continue;   /* blocks that share cache lines with their owner's */
     size_t n = CLASS_BYTES / da_bin_size(bin);
     cap[bin] = (uint8_t)(n > SLOT_BLOCKS ? SLOT_BLOCKS : n);
   }
@@ -304,7 +306,7 @@ bool da_percpu_drain(bool all) {
     if (!all && !idle) { left = true; continue; }
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
-    if (sched_setaffinity(0, sizeof one, &one) != 0) { left = true; continue; }   /* not ours to run on */
+    if (sched_setaffinity(0, sizeof one, &one) != 0) continue;   /* not ours to run on: no later pass could drain it */
     moved = true;
     drain_here();
     drain_seen[cpu] = cpu_blocks(cpu, NULL);

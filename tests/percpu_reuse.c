@@ -11,7 +11,8 @@
  *
  * The main thread allocates N 64-byte blocks; a thread pinned to one CPU frees
  * them and allocates 64 bytes: with the caches it gets the last block it freed
- * (LIFO, from its CPU's cache), without them a block of a page of its own.
+ * (LIFO, from its CPU's cache), without them a block of a page of its own;
+ * 16-byte blocks (below a cache line) are never cached.
  * Every mode: mallinfo2's uordblks falls by exactly N × 64 at those frees (cached
  * blocks are free in the figures); after malloc_trim(0), and after the purger's
  * delay, the next 64 bytes are again the thread's own (the caches were
@@ -68,6 +69,15 @@ static int is_ours(const void *p, size_t from, size_t to)
     return 0;
 }
 
+static char *small[N];
+
+static int is_small(const void *p)
+{
+    for (size_t i = 0; i < N; i++)
+        if (small[i] == p) return 1;
+    return 0;
+}
+
 static void allocate(size_t from, size_t to)
 {
     for (size_t i = from; i < to; i++) {
@@ -100,6 +110,13 @@ static void *freer(void *arg)
     CHECKF(!is_ours(r, 0, N), "after malloc_trim(0), malloc gave %p, a block the caches should have drained",
            (void *)r);
     free(r);
+    /* blocks below a cache line are never cached: they share lines with their
+     * owner's neighbours, and a thread writing one would contend with it */
+    for (size_t i = 0; i < N; i++)
+        free(small[i]);
+    char *s = malloc(16);
+    CHECKF(!is_small(s), "malloc(16) after the frees gave %p, a 16-byte block of another thread", (void *)s);
+    free(s);
     return NULL;
 }
 
@@ -194,6 +211,8 @@ int main(int argc, char **argv)
     void *huge = malloc(16 << 20);   /* the process is large enough for the purger */
     CHECK(huge != NULL);
     allocate(0, 2 * N);
+    for (size_t i = 0; i < N; i++)
+        CHECK((small[i] = malloc(16)) != NULL);
     run_thread(freer);
     printf("  ok  reuse, exact uordblks, drain by malloc_trim\n");
     run_thread(idler);
