@@ -94,7 +94,7 @@ static inline uint16_t kind_and_flags(const da_page_t *page) {
 /* Push onto the page's remote list, or, for a full page (NOTIFY), onto the
  * owner's delayed list so that the owner sees the page has room again.  A page
  * with no owner (its thread exited) wakes the purger, which collects it. */
-void da_free_remote(da_page_t *page, da_block_t *block) {
+static inline void remote_push(da_page_t *page, da_block_t *block) {
   block->key = da_free_mark(block);
   if (page->kind == DA_KIND_POOL) da_asan_freed(block, page->block_size);
   uintptr_t tf = atomic_load_explicit(&page->xfree, memory_order_relaxed);
@@ -125,6 +125,15 @@ void da_free_remote(da_page_t *page, da_block_t *block) {
       return;
     }
   }
+}
+
+void da_free_remote(da_page_t *page, da_block_t *block) { remote_push(page, block); }
+
+/* Another thread's pool block (not hardened, not sampled): onto this CPU's cache
+ * (percpu.c) where it runs and has room, else da_free_remote's push. */
+DA_NOINLINE void da_free_foreign(da_page_t *page, da_block_t *block) {
+  if (unlikely(da_percpu_on) && da_percpu_push(block, page->bin)) return;
+  remote_push(page, block);
 }
 
 /* The owner frees a block (already marked free) into its page; span lock held. */
@@ -194,12 +203,7 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
   da_invalid(func, "invalid pointer", p);
 }
 
-/* Another thread's pool block onto this CPU's cache (percpu.c), where it runs. */
-static inline bool free_to_cpu(const da_page_t *page, da_block_t *b) {
-  return unlikely(da_percpu_on) && da_percpu_push(b, page->bin);
-}
-
-static void free_checked(void *p, const char *func) {
+static DA_NOINLINE void free_checked(void *p, const char *func) {
   if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
   if (unlikely(da_options.harden) && page->kind != DA_KIND_POOL) da_harden_large_size(page, p, func);
@@ -216,7 +220,9 @@ static void free_checked(void *p, const char *func) {
     da_span_lock(heap);
     da_free_local(heap, page, block);
     da_span_unlock(heap);
-  } else if (!(page->kind == DA_KIND_POOL && !da_page_sampled(page) && free_to_cpu(page, block))) {
+  } else if (page->kind == DA_KIND_POOL && !da_page_sampled(page)) {
+    da_free_foreign(page, block);
+  } else {
     da_free_remote(page, block);
   }
 #if DA_DEBUG >= 3
@@ -252,7 +258,7 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
     da_block_t *b = p;
     if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
       if ((kf & ~(DA_PAGE_IN_FULL << 8)) != DA_KIND_POOL) da_harden_free(heap, page, p, "free");
-      else if (!free_to_cpu(page, b)) da_free_remote(page, b);
+      else da_free_foreign(page, b);
       done = true;
     }
   }

@@ -552,6 +552,7 @@ DA_API void da_free(void *p);
 void   da_free_sized_core(void *p, size_t align, size_t size, const char *func);
 void   da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block);
 void   da_free_remote(da_page_t *page, da_block_t *block);
+void   da_free_foreign(da_page_t *page, da_block_t *block);   /* a per-CPU cache, else da_free_remote */
 size_t da_usable_size(const void *p, const char *func);
 size_t da_usable_page(const void *p, const char *func, da_page_t **page);
 
