@@ -422,10 +422,6 @@ for p in $(names_of 'percpu_*'); do
         LD_PRELOAD="$LIB" "$OUT/percpu/$p" none
     add "$p@off" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=0 LD_PRELOAD="$LIB" "$OUT/percpu/$p" none
 done
-for p in $API $LIBC $THR; do
-    case $p in misuse_*) continue ;; esac   # their reports are the default mode's
-    add "$p@percpu" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
-done
 for p in $THR; do
     add "$p@percpu-own" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 \
         GLIBC_TUNABLES=glibc.pthread.rseq=0 LD_PRELOAD="$LIB" "$OUT/plain/$p"
@@ -439,6 +435,7 @@ done
 for p in $API $LIBC $THR; do
     case $p in misuse_*) continue ;; esac   # their reports are the default mode's
     add "$p@harden" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_HARDEN=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
+    add "$p@percpu" "$T_DEFAULT" env TEST_EXPECT_DYNALLOC=1 DYNALLOC_PERCPU=1 LD_PRELOAD="$LIB" "$OUT/plain/$p"
 done
 add "exports@libdynalloc.so" 60 bash -c 'check_exports build/libdynalloc.so .'
 add "exports@libdynalloc-prefix.so" 60 bash -c "check_exports build/libdynalloc-prefix.so '^da_'"
