@@ -33,6 +33,10 @@
 #   pprof                       tests/prof_check.sh: the profiles of tests/prof_*.c read by google-pprof
 #   memcheck@valgrind           tests/memcheck_check.sh: memcheck's reports of tests/memcheck_bugs.c
 #   on, off (thp_*)             tests/thp_*.c with DYNALLOC_THP=1 and 0
+#   glibc, own, none, off       tests/percpu_*.c: DYNALLOC_PERCPU=1 on glibc's rseq area,
+#   (percpu_*)                  on dynalloc's own, with rseq refused (seccomp); and =0
+#   percpu, percpu-own,         the plain api_, libc_ and thr_ programs with DYNALLOC_PERCPU=1;
+#   percpu-debug                the thr_ ones on dynalloc's own rseq area, and on build-debug
 #   harden                      the plain api_, libc_ and thr_ programs and the real
 #                               programs with DYNALLOC_HARDEN=1
 #   mmap, sbrk (real_*)         real programs, output compared with a bare run
