@@ -14,14 +14,20 @@
  *    pointer outside every segment come here (da_huge_find): an address inside
  *    or near a huge block that is not a live block's start is not in the table
  *    and is reported, and nothing is read from the block.
- *  - Freed mappings wait in a cache (8 mappings, 1 GiB at most; 32 MiB without a
+ *  - Freed mappings wait in a cache (16 mappings, 1 GiB at most; 32 MiB without a
  *    running purger thread) for the purge delay.  Any huge request takes a
  *    cached mapping when there is one, resized with mremap, so its resident
- *    pages are reused instead of faulted in again.  Before fresh memory comes
- *    from the OS (a new segment, a huge block that grows) a cache above 32 MiB
- *    is emptied.  realloc resizes huge blocks with mremap, never copying.
+ *    pages are reused instead of faulted in again.  A block that realloc moves
+ *    (a growing one) splits a larger cached mapping instead of cutting it: the
+ *    rest stays cached as a piece of the same kernel mapping right after the
+ *    block, which then grows over it with no system call; freed pieces join
+ *    again.  Before fresh memory comes from the OS (a new segment, a huge block
+ *    that grows) a cache above 32 MiB is emptied.  realloc resizes huge blocks
+ *    with mremap, never copying.
  *
- * Invariants: a descriptor is in the table exactly while its block is live, and
+ * Invariants: cached pieces never overlap; two are joined, or a block grows
+ * over one, only when they share their origin (one kernel mapping: mremap
+ * refuses a range across two); a descriptor is in the table exactly while its block is live, and
  * is taken out before its mapping moves or goes (so a mapping the kernel puts
  * at the old address meanwhile never meets a stale entry); the table, the
  * descriptors and the cache change only under huge_lock, and lookups take no
@@ -32,7 +38,7 @@
 #include <sched.h>
 #include <string.h>
 
-#define DA_HUGE_CACHE_SLOTS 8
+#define DA_HUGE_CACHE_SLOTS 16
 #define DA_HUGE_DESC_CHUNK  ((size_t)16 << 10)   /* descriptors are carved 16 KiB at a time */
 #define DA_HUGE_TABLE_MIN   512                  /* slots of the first table (4 KiB) */
 
@@ -279,40 +285,81 @@ da_huge_t *da_huge_find(const void *p) {
 }
 
 /* ---- the cache of freed mappings --------------------------------------------------------------- */
+/* The slot of the cached piece of h's mapping that starts where h ends
+ * (huge_lock held), or DA_HUGE_CACHE_SLOTS.  Only pieces of one kernel mapping
+ * are joined: mremap refuses a range across two (EFAULT). */
+static size_t cache_slot_after_locked(const da_huge_t *h) {
+  size_t i = 0;
+  while (i < DA_HUGE_CACHE_SLOTS &&
+         (huge_cache[i] == NULL || huge_cache[i]->block != h->block + h->map_size || huge_cache[i]->origin != h->origin))
+    i++;
+  return i;
+}
+
+/* h (out of the cache) keeps its first map bytes; the rest of its pages stay
+ * in the cache as a mapping of their own, in slot i, with h's time (huge_lock
+ * held).  No system call: the kernel still sees one mapping, and the pages stay
+ * resident for whoever takes them.  False (h unchanged) when no descriptor is
+ * left or the mode guards every mapping's end (hardened: the tail would then
+ * sit unguarded after the block). */
+static bool cache_split_locked(da_huge_t *h, size_t map, size_t i) {
+  if (guard_size() != 0 || huge_cache[i] != NULL) return false;
+  da_huge_t *t = desc_new();
+  if (t == NULL) return false;
+  block_set(t, h->block + map);
+  t->map_size = h->map_size - map;
+  t->origin = h->origin;
+  t->cached_at = h->cached_at;
+  huge_cache[i] = t;
+  atomic_fetch_add(&huge_cached_bytes, t->map_size);
+  h->map_size = map;
+  return true;
+}
+
 /* A cached mapping for a block of map bytes: one of at least map and at most
- * 25 % more, as it is; else the smallest larger one, cut down to map; else the
- * largest smaller one, grown to map by mremap (its resident pages stay, only
- * the new part faults in).  So while the cache holds anything, no huge request
- * maps fresh memory, and a freed mapping is either reused or returned after the
- * purge delay.  *dirty: how many bytes of the block may be non-zero. */
-static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
+ * 25 % more, as it is; else the smallest larger one, cut down to map (for a
+ * block that realloc moves, and so is growing, split instead: its rest stays
+ * cached right after it, and the block's next growth takes those resident
+ * pages in place, huge_realloc); else the largest smaller one, grown to map by
+ * mremap (its resident pages stay, only the new part faults in).  So while the
+ * cache holds anything, no huge request maps fresh memory, and a freed mapping
+ * is either reused or returned after the purge delay.  *dirty: how many bytes
+ * of the block may be non-zero. */
+static da_huge_t *huge_cache_take(size_t map, bool growing, size_t *dirty) {
   if (da_huge_cache_bytes() == 0) return NULL;
   size_t fit = DA_HUGE_CACHE_SLOTS, larger = DA_HUGE_CACHE_SLOTS, smaller = DA_HUGE_CACHE_SLOTS;
   da_lock(&huge_lock);
-  for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
-    const da_huge_t *s = huge_cache[i];
-    if (s == NULL) continue;
-    if (s->map_size >= map && s->map_size - map <= map / 4) {
-      fit = i;
-      break;
-    }
-    if (s->map_size > map) {
-      if (larger == DA_HUGE_CACHE_SLOTS || s->map_size < huge_cache[larger]->map_size) larger = i;
-    } else if (smaller == DA_HUGE_CACHE_SLOTS || s->map_size > huge_cache[smaller]->map_size) {
-      smaller = i;
+  /* A growing block takes the largest, and leaves the rest of another one's
+   * split (a piece that does not start its mapping) to the block before it,
+   * unless nothing else is cached. */
+  for (int pass = growing ? 0 : 1; pass < 2 && fit == larger && larger == smaller; pass++) {
+    for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
+      const da_huge_t *s = huge_cache[i];
+      if (s == NULL || (pass == 0 && s->block != s->origin)) continue;
+      if (s->map_size >= map && s->map_size - map <= map / 4) {
+        fit = i;
+        break;
+      }
+      if (s->map_size > map) {
+        if (larger == DA_HUGE_CACHE_SLOTS || (s->map_size < huge_cache[larger]->map_size) != growing) larger = i;
+      } else if (smaller == DA_HUGE_CACHE_SLOTS || s->map_size > huge_cache[smaller]->map_size) {
+        smaller = i;
+      }
     }
   }
   size_t pick = fit != DA_HUGE_CACHE_SLOTS ? fit : larger != DA_HUGE_CACHE_SLOTS ? larger : smaller;
   da_huge_t *h = NULL;
+  bool split = false;
   if (pick != DA_HUGE_CACHE_SLOTS) {
     h = huge_cache[pick];
     huge_cache[pick] = NULL;
     atomic_fetch_sub(&huge_cached_bytes, h->map_size);
+    split = growing && pick == larger && cache_split_locked(h, map, pick);
   }
   da_unlock(&huge_lock);
   if (h == NULL) return NULL;
   *dirty = h->map_size;
-  if (pick != fit) {
+  if (pick != fit && !split) {
     if (h->map_size < map) da_huge_cache_shed();
     uint8_t *moved = huge_remap(h->block, h->map_size, map);
     if (moved == NULL) {   /* the OS refused: give it back, the caller maps afresh */
@@ -322,6 +369,7 @@ static da_huge_t *huge_cache_take(size_t map, size_t *dirty) {
       da_unlock(&huge_lock);
       return NULL;
     }
+    if (moved != h->block) h->origin = moved;   /* a mapping of its own now */
     block_set(h, moved);
     h->map_size = map;
   }
@@ -337,14 +385,37 @@ static size_t huge_cache_limit(void) {
   return atomic_load(&da_purger_running) ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
 }
 
-/* huge_lock held. */
+/* Cached pages right after h's (the rest of a split, cache_split_locked) join
+ * h, which keeps the older time of the two, so nothing waits longer than the
+ * purge delay (huge_lock held). */
+static void cache_join_next_locked(da_huge_t *h) {
+  size_t i = cache_slot_after_locked(h);
+  if (i == DA_HUGE_CACHE_SLOTS) return;
+  da_huge_t *t = huge_cache[i];
+  huge_cache[i] = NULL;
+  h->map_size += t->map_size;
+  if (t->cached_at < h->cached_at) h->cached_at = t->cached_at;
+  desc_delete(t);
+}
+
+/* huge_lock held.  The cached bytes of a split mapping join again, either way. */
 static bool huge_cache_put_locked(da_huge_t *h) {
   if (da_options.purge_delay_ms == 0 || da_huge_cache_bytes() + h->map_size > huge_cache_limit()) return false;
   for (size_t i = 0; i < DA_HUGE_CACHE_SLOTS; i++) {
     if (huge_cache[i] == NULL) {
-      huge_cache[i] = h;
-      h->cached_at = da_clock_ms();
       atomic_fetch_add(&huge_cached_bytes, h->map_size);
+      h->cached_at = da_clock_ms();
+      cache_join_next_locked(h);
+      for (size_t j = 0; j < DA_HUGE_CACHE_SLOTS; j++) {
+        da_huge_t *s = huge_cache[j];
+        if (s != NULL && s->block + s->map_size == h->block && s->origin == h->origin) {   /* h: the rest of s's split */
+          s->map_size += h->map_size;
+          if (h->cached_at < s->cached_at) s->cached_at = h->cached_at;
+          desc_delete(h);
+          return true;
+        }
+      }
+      huge_cache[i] = h;
       return true;
     }
   }
@@ -390,12 +461,12 @@ static void desc_describe(da_huge_t *h) {
   da_used_init(&h->page, 1);
 }
 
-static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
+static void *huge_alloc_aligned(size_t size, size_t align, bool zero, bool growing) {
   if (align < da_page_size) align = da_page_size;
   if (size > (size_t)PTRDIFF_MAX - DA_PAGE_MAX) { errno = ENOMEM; return NULL; }
   size_t map = da_page_round(size);
   size_t dirty = 0;
-  da_huge_t *h = align == da_page_size ? huge_cache_take(map, &dirty) : NULL;
+  da_huge_t *h = align == da_page_size ? huge_cache_take(map, growing, &dirty) : NULL;
   bool fresh = h == NULL;
   if (fresh) {
     uint8_t *block = huge_map(map, align);
@@ -409,6 +480,7 @@ static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
     da_unlock(&huge_lock);
     if (h == NULL) { huge_unmap(block, map); errno = ENOMEM; return NULL; }
     block_set(h, block);
+    h->origin = block;
     h->map_size = map;
   }
   desc_describe(h);
@@ -433,11 +505,15 @@ static void *huge_alloc_aligned(size_t size, size_t align, bool zero) {
 
 /* Each huge call takes huge_lock two or three times: its signals are blocked
  * once for the whole call (lock.c), so the locks inside cost no system call. */
-void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
+static void *huge_alloc_signals_blocked(size_t size, size_t align, bool zero, bool growing) {
   da_signals_block();
-  void *p = huge_alloc_aligned(size, align, zero);
+  void *p = huge_alloc_aligned(size, align, zero, growing);
   da_signals_restore();
   return p;
+}
+
+void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
+  return huge_alloc_signals_blocked(size, align, zero, false);
 }
 
 /* A mapping of its own for a block that realloc moves (DA_REALLOC_MAP_MIN and
@@ -445,7 +521,7 @@ void *da_huge_alloc_aligned(size_t size, size_t align, bool zero) {
  * leaves no hole in a segment behind. */
 void *da_huge_alloc(size_t size) {
   if (size > (size_t)PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
-  return da_huge_alloc_aligned(size, DA_ALIGN, false);
+  return huge_alloc_signals_blocked(size, DA_ALIGN, false, true);
 }
 
 /* Free a huge block (any thread): page is its descriptor's header, from
@@ -480,6 +556,27 @@ void da_huge_free(da_page_t *page, const char *func) {
 
 size_t da_huge_usable(const da_page_t *page) { return ((const da_huge_t *)page)->map_size; }
 
+/* A growing block takes the cached pages right after its own (the rest of the
+ * mapping it was split from), up to map bytes; what it does not need stays
+ * cached (huge_lock held).  No system call, and no page faults in again. */
+static void grow_into_cache_locked(da_huge_t *h, size_t map) {
+  size_t i = cache_slot_after_locked(h);
+  if (i == DA_HUGE_CACHE_SLOTS) return;
+  da_huge_t *t = huge_cache[i];
+  size_t need = map - h->map_size;
+  if (t->map_size > need) {
+    block_set(t, t->block + need);
+    t->map_size -= need;
+    atomic_fetch_sub(&huge_cached_bytes, need);
+    h->map_size = map;
+    return;
+  }
+  huge_cache[i] = NULL;
+  atomic_fetch_sub(&huge_cached_bytes, t->map_size);
+  h->map_size += t->map_size;
+  desc_delete(t);
+}
+
 /* Resize a huge block in place or by moving its pages; NULL when the block must
  * be copied instead (new size no longer huge) or the OS refused. */
 static void *huge_realloc(da_page_t *page, size_t size) {
@@ -491,17 +588,19 @@ static void *huge_realloc(da_page_t *page, size_t size) {
     size += size / 4;
     da_huge_cache_shed();
   }
-  size_t map = da_page_round(size);
+  size_t map = da_page_round(size), old = h->map_size;
   da_lock(&huge_lock);
   table_remove(h);
+  if (map > old) grow_into_cache_locked(h, map);
   da_unlock(&huge_lock);
-  uint8_t *moved = huge_remap(h->block, h->map_size, map);
+  uint8_t *moved = h->map_size == map ? h->block : huge_remap(h->block, h->map_size, map);
   if (moved != NULL) {
-    atomic_fetch_add_explicit(&huge_live_bytes, map - h->map_size, memory_order_relaxed);
+    if (moved != h->block) h->origin = moved;   /* a mapping of its own now */
     block_set(h, moved);
     h->map_size = map;
-    desc_describe(h);
   }
+  atomic_fetch_add_explicit(&huge_live_bytes, h->map_size - old, memory_order_relaxed);
+  if (h->map_size != old) desc_describe(h);
   da_lock(&huge_lock);
   table_insert(h);   /* the slot it left keeps the load below one half */
   da_unlock(&huge_lock);

@@ -220,6 +220,8 @@ typedef struct da_huge_s {
   da_page_t          page;          /* kind HUGE; block_size = min(usable, UINT32_MAX) */
   uint8_t           *block;         /* the block: the start of its mapping */
   size_t             map_size;      /* bytes mapped = the block's usable size */
+  uint8_t           *origin;        /* where the kernel's mapping it lies in began: the
+                                       pieces of a split mapping share it (huge.c) */
   uint64_t           cached_at;     /* ms when it entered the huge cache */
   size_t             request;       /* hardened mode: the request (harden.c) */
   struct da_huge_s  *next;          /* list of unused descriptors */

@@ -7,8 +7,10 @@
  * the cache holds more than 32 MiB empties the cache first; the purger sheds
  * the cache as it ends, and without a running purger the cache keeps at most
  * 32 MiB; malloc_trim empties it; a block that realloc moves at 256 KiB or
- * more becomes a mapping, and its contents follow it; a huge realloc that must
- * move its pages keeps errno on success. */
+ * more becomes a mapping, and its contents follow it; such a block that takes a
+ * larger cached mapping leaves the rest cached and grows over it without a
+ * system call, and the pieces join again when it is freed; a huge realloc that
+ * must move its pages keeps errno on success. */
 #include "check.h"
 #include "internal.h"
 #include "dynalloc.h"
@@ -117,6 +119,52 @@ int main(void) {
   CHECK(moved_to_mapping > 0 && da_huge_find(str) != NULL);
   da_free(str);
   for (int i = 0; i < 64; i++) da_free(blockers[i]);
+  da_malloc_trim(0);
+
+  /* a block that realloc moves into a larger cached mapping takes only what it
+   * asks for; the rest stays cached right after it, and the block grows over
+   * those resident pages with no system call; other blocks moving meanwhile
+   * take other cached mappings, not that rest; freed, the pieces join again */
+  enum { GROWERS = 3 };
+  unsigned char *old_maps[GROWERS], *grower[GROWERS];
+  /* the first block to move takes the 4 MiB one (the largest), whose rest is
+   * then the largest: the others must leave it */
+  const size_t old_size[GROWERS] = {4 * MIB, 2 * MIB, 2 * MIB}, old_total = 8 * MIB;
+  for (int i = 0; i < GROWERS; i++) {
+    old_maps[i] = da_malloc(old_size[i]);
+    CHECK(old_maps[i] != NULL);
+    memset(old_maps[i], 0x11, old_size[i]);
+  }
+  for (int i = 0; i < GROWERS; i++) da_free(old_maps[i]);
+  CHECK(da_huge_cache_bytes() == old_total);
+  size_t glen = 200 << 10;
+  for (int i = 0; i < GROWERS; i++) {
+    grower[i] = da_malloc(glen);
+    CHECK(grower[i] != NULL);
+    memset(grower[i], 0x40 + i, glen);
+  }
+  uint64_t calls = mmaps() + atomic_load(&da_os_stats.mremap_calls) + atomic_load(&da_os_stats.munmap_calls);
+  size_t gmapped = atomic_load(&da_os_stats.mapped);
+  while (glen + 4096 <= 3 * MIB / 2) {   /* to 1.5 MiB, in steps; moved at 256 KiB */
+    for (int i = 0; i < GROWERS; i++) {
+      unsigned char *q = da_realloc(grower[i], glen + 4096);
+      CHECK(q != NULL && q[0] == 0x40 + i && q[glen - 1] == 0x40 + i);
+      memset(q + glen, 0x40 + i, 4096);
+      grower[i] = q;
+    }
+    glen += 4096;
+  }
+  for (int i = 0; i < GROWERS; i++) {
+    CHECK(da_huge_find(grower[i]) != NULL);
+    CHECK(da_malloc_usable_size(grower[i]) < 2 * MIB);   /* not the whole 2 MiB taken */
+  }
+  CHECK(mmaps() + atomic_load(&da_os_stats.mremap_calls) + atomic_load(&da_os_stats.munmap_calls) == calls);
+  CHECK(atomic_load(&da_os_stats.mapped) == gmapped);
+  CHECK(da_huge_cache_bytes() > 0 && da_huge_cache_bytes() < old_total - GROWERS * MIB);
+  for (int i = 0; i < GROWERS; i++) da_free(grower[i]);
+  size_t pieces = 0, piece_bytes = 0;
+  da_huge_cache_counts(&pieces, &piece_bytes);
+  CHECK(pieces == GROWERS && piece_bytes == old_total);
   da_malloc_trim(0);
 
   /* a huge realloc that cannot grow in place moves its pages, and a success
