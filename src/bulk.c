@@ -117,11 +117,6 @@ void *da_bulk_alloc(da_heap_t *heap, size_t size, size_t align, bool zero) {
   return da_huge_alloc_aligned(size, align, zero);
 }
 
-size_t da_bulk_usable(const da_page_t *page, const void *p) {
-  if (page->kind == DA_KIND_HUGE) return da_huge_usable(page);
-  return (size_t)(da_page_start(da_segment_of_page(page), page) + page->block_size - (const uint8_t *)p);
-}
-
 /* Grow a bulk block in place over the free run after it (owner thread only). */
 bool da_bulk_grow(da_page_t *page, size_t size) {
   da_heap_t *heap = da_heap_tls;

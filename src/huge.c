@@ -268,8 +268,9 @@ static void table_insert(da_huge_t *h) {
 }
 
 /* The descriptor of the live huge block that starts at p, or NULL.  No lock. */
-da_huge_t *da_huge_find(const void *p) {
-  if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) != 0) return NULL;
+/* The seqlock read of the table, as a loop (a probe past the first slot, a
+ * writer in progress, a moved sequence). */
+static DA_NOINLINE da_huge_t *huge_find_slow(const void *p) {
   for (;;) {
     uint64_t seq = atomic_load_explicit(&table_seq, memory_order_acquire);
     if (seq & 1) {   /* a writer is between its two steps (a few stores) */
@@ -282,6 +283,22 @@ da_huge_t *da_huge_find(const void *p) {
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&table_seq, memory_order_relaxed) == seq) return h;
   }
+}
+
+/* A block found in its home slot, the common case (the table is kept below
+ * half full), is one read of the seqlock with no loop and no call. */
+da_huge_t *da_huge_find(const void *p) {
+  if (((uintptr_t)p & (DA_SLICE_SIZE - 1)) != 0) return NULL;
+  uint64_t seq = atomic_load_explicit(&table_seq, memory_order_acquire);
+  const huge_table_t *t = atomic_load_explicit(&table, memory_order_acquire);
+  if (likely(t != NULL && !(seq & 1))) {
+    da_huge_t *h = slot_get(t, slot_of(p, t->cap));
+    if (h != NULL && block_of(h) == (const uint8_t *)p) {
+      atomic_thread_fence(memory_order_acquire);
+      if (likely(atomic_load_explicit(&table_seq, memory_order_relaxed) == seq)) return h;
+    }
+  }
+  return huge_find_slow(p);
 }
 
 /* ---- the cache of freed mappings --------------------------------------------------------------- */
@@ -554,7 +571,6 @@ void da_huge_free(da_page_t *page, const char *func) {
   da_signals_restore();
 }
 
-size_t da_huge_usable(const da_page_t *page) { return ((const da_huge_t *)page)->map_size; }
 
 /* A growing block takes the cached pages right after its own (the rest of the
  * mapping it was split from), up to map bytes; what it does not need stays

@@ -528,7 +528,6 @@ void   da_bulk_free(da_heap_t *heap, da_page_t *page);
 void   da_bulk_cache_flush(da_heap_t *heap, bool force);
 void   da_bulk_cache_flush_locked(da_heap_t *heap);
 bool   da_bulk_grow(da_page_t *page, size_t size);
-size_t da_bulk_usable(const da_page_t *page, const void *p);   /* bulk or huge */
 
 /* ---- huge.c: blocks above 1 MiB, a mapping each ------------------------------------------------ */
 void  *da_huge_alloc_aligned(size_t size, size_t align, bool zero);
@@ -536,7 +535,6 @@ void  *da_huge_alloc(size_t size);
 da_huge_t *da_huge_find(const void *p);
 void   da_huge_free(da_page_t *page, const char *func);
 void  *da_huge_realloc(da_page_t *page, void *p, size_t size);
-size_t da_huge_usable(const da_page_t *page);
 void   da_huge_cache_trim(bool all);
 void   da_huge_cache_shed(void);
 size_t da_huge_cache_bytes(void);
@@ -677,6 +675,16 @@ static inline da_block_t *da_pool_pop(da_heap_t *heap, da_page_t *page, da_block
   heap->sample_left = left;
   if (unlikely(left < 0)) return da_pool_pop_slow(heap, page, b, size);
   return da_pool_hand_out(page, b, (da_block_t *)(t ^ (uintptr_t)b));
+}
+
+/* The usable bytes of a huge block: its mapping. */
+static inline size_t da_huge_usable(const da_page_t *page) { return ((const da_huge_t *)page)->map_size; }
+
+/* The usable bytes at p of a bulk run or a huge block (inline: realloc asks on
+ * every call). */
+static inline size_t da_bulk_usable(const da_page_t *page, const void *p) {
+  if (page->kind == DA_KIND_HUGE) return da_huge_usable(page);
+  return (size_t)(da_page_start(da_segment_of_page(page), page) + page->block_size - (const uint8_t *)p);
 }
 
 #pragma GCC visibility pop
