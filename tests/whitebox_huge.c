@@ -137,7 +137,7 @@ int main(void) {
   }
   for (int i = 0; i < GROWERS; i++) da_free(old_maps[i]);
   CHECK(da_huge_cache_bytes() == old_total);
-  size_t glen = 200 << 10;
+  size_t glen = (200 << 10) + 37;   /* odd sizes, as a program's appends give */
   for (int i = 0; i < GROWERS; i++) {
     grower[i] = da_malloc(glen);
     CHECK(grower[i] != NULL);
@@ -145,15 +145,19 @@ int main(void) {
   }
   uint64_t calls = mmaps() + atomic_load(&da_os_stats.mremap_calls) + atomic_load(&da_os_stats.munmap_calls);
   size_t gmapped = atomic_load(&da_os_stats.mapped);
-  while (glen + 4096 <= 3 * MIB / 2) {   /* to 1.5 MiB, in steps; moved at 256 KiB */
+  const size_t step = 4093;
+  while (glen + step <= 3 * MIB / 2) {   /* to 1.5 MiB, in steps; moved at 256 KiB */
     for (int i = 0; i < GROWERS; i++) {
-      unsigned char *q = da_realloc(grower[i], glen + 4096);
+      unsigned char *q = da_realloc(grower[i], glen + step);
       CHECK(q != NULL && q[0] == 0x40 + i && q[glen - 1] == 0x40 + i);
-      memset(q + glen, 0x40 + i, 4096);
+      memset(q + glen, 0x40 + i, step);
       grower[i] = q;
     }
-    glen += 4096;
+    glen += step;
   }
+  for (int i = 0; i < GROWERS; i++)   /* every byte followed its block */
+    for (size_t k = 0; k < glen; k++)
+      if (grower[i][k] != 0x40 + i) CHECK(!"a grown block lost its contents");
   for (int i = 0; i < GROWERS; i++) {
     CHECK(da_huge_find(grower[i]) != NULL);
     CHECK(da_malloc_usable_size(grower[i]) < 2 * MIB);   /* not the whole 2 MiB taken */
