@@ -80,11 +80,15 @@ test:
 	-$(MAKE) --no-print-directory -k test-progs
 	tests/run_tests.sh
 
+# A library that fails to build is removed, as a program is before it is built:
+# a test never runs against what an earlier source made.
 test-libs:
-	-$(MAKE) --no-print-directory BUILD=build all
-	-$(MAKE) --no-print-directory BUILD=build-debug DA_DEBUG=3 lib
-	-$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined CC=$(TEST_SAN_CC) lib
-	-$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread CC=$(TEST_SAN_CC) lib
+	-$(MAKE) --no-print-directory BUILD=build all || rm -f $(call test_libs,build)
+	-$(MAKE) --no-print-directory BUILD=build-debug DA_DEBUG=3 lib || rm -f $(call test_libs,build-debug)
+	-$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined CC=$(TEST_SAN_CC) lib \
+	    || rm -f $(call test_libs,build-asan)
+	-$(MAKE) --no-print-directory BUILD=build-tsan SANITIZE=thread CC=$(TEST_SAN_CC) lib || rm -f $(call test_libs,build-tsan)
+test_libs = $(addprefix $(1)/,libdynalloc.so libdynalloc.a libdynalloc-prefix.so libdynalloc-prefix.a)
 
 test-progs: $(TEST_BINS)
 
@@ -92,55 +96,55 @@ test-clean:
 	rm -rf $(TEST_OUT)
 
 $(TEST_OUT)/plain/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< -o $@
 
 $(TEST_OUT)/static/%: tests/%.c $(TEST_HDRS) build/libdynalloc.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< build/libdynalloc.a -pthread -o $@
 
 $(TEST_OUT)/asan/%: tests/%.c $(TEST_HDRS) build-asan/libdynalloc-prefix.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(TEST_SAN_CC) $(TEST_PREFIX_CFLAGS) -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    $< build-asan/libdynalloc-prefix.a -pthread -o $@
 
 $(TEST_OUT)/debug/%: tests/%.c $(TEST_HDRS) build-debug/libdynalloc-prefix.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_PREFIX_CFLAGS) $< build-debug/libdynalloc-prefix.a -pthread -o $@
 
 $(TEST_OUT)/tsan/%: tests/%.c $(TEST_HDRS) build-tsan/libdynalloc-prefix.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(TEST_SAN_CC) $(TEST_PREFIX_CFLAGS) -fsanitize=thread $< build-tsan/libdynalloc-prefix.a -pthread -o $@
 
 $(TEST_OUT)/vg/%: tests/%.c $(TEST_HDRS) build/libdynalloc-prefix.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_PREFIX_CFLAGS) $< build/libdynalloc-prefix.a -pthread -o $@
 
 $(TEST_OUT)/harden/%: tests/%.c $(TEST_HDRS) src/types.h
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) -Isrc $< -pthread -o $@
 
 $(TEST_OUT)/guard/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/thp/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/percpu/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/memcheck/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) $< -pthread -o $@
 
 $(TEST_OUT)/prof/%: tests/%.c $(TEST_HDRS)
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) $(TEST_CFLAGS) -fomit-frame-pointer $< -pthread -o $@
 
 $(TEST_OUT)/whitebox/%: tests/%.c $(wildcard src/*.h) include/dynalloc.h build/libdynalloc-prefix.a
-	@mkdir -p $(dir $@)
+	@mkdir -p $(dir $@) && rm -f $@
 	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -fno-builtin -pthread -Iinclude -Isrc -Itests \
 	    $< build/libdynalloc-prefix.a -pthread -o $@
