@@ -402,17 +402,22 @@ static size_t huge_cache_limit(void) {
   return atomic_load(&da_purger_running) ? DA_HUGE_CACHE_MAX : DA_HUGE_CACHE_KEEP;
 }
 
-/* Cached pages right after h's (the rest of a split, cache_split_locked) join
- * h, which keeps the older time of the two, so nothing waits longer than the
- * purge delay (huge_lock held). */
+/* The cached pages of t, right after those of h, join h, which keeps the
+ * older time of the two, so nothing waits longer than the purge delay; t's
+ * descriptor goes (huge_lock held, t out of its slot). */
+static void cache_absorb_locked(da_huge_t *h, da_huge_t *t) {
+  h->map_size += t->map_size;
+  if (t->cached_at < h->cached_at) h->cached_at = t->cached_at;
+  desc_delete(t);
+}
+
+/* Cached pages right after h's (the rest of a split, cache_split_locked) join h. */
 static void cache_join_next_locked(da_huge_t *h) {
   size_t i = cache_slot_after_locked(h);
   if (i == DA_HUGE_CACHE_SLOTS) return;
   da_huge_t *t = huge_cache[i];
   huge_cache[i] = NULL;
-  h->map_size += t->map_size;
-  if (t->cached_at < h->cached_at) h->cached_at = t->cached_at;
-  desc_delete(t);
+  cache_absorb_locked(h, t);
 }
 
 /* huge_lock held.  The cached bytes of a split mapping join again, either way. */
@@ -426,9 +431,7 @@ static bool huge_cache_put_locked(da_huge_t *h) {
       for (size_t j = 0; j < DA_HUGE_CACHE_SLOTS; j++) {
         da_huge_t *s = huge_cache[j];
         if (s != NULL && s->block + s->map_size == h->block && s->origin == h->origin) {   /* h: the rest of s's split */
-          s->map_size += h->map_size;
-          if (h->cached_at < s->cached_at) s->cached_at = h->cached_at;
-          desc_delete(h);
+          cache_absorb_locked(s, h);
           return true;
         }
       }

@@ -9,7 +9,8 @@
  * 32 MiB; malloc_trim empties it; a block that realloc moves at 256 KiB or
  * more becomes a mapping, and its contents follow it; such a block that takes a
  * larger cached mapping leaves the rest cached and grows over it without a
- * system call, and the pieces join again when it is freed; a huge realloc that
+ * system call, and the pieces join again when it is freed, but pieces of two
+ * kernel mappings side by side never join; a huge realloc that
  * must move its pages keeps errno on success. */
 #include "check.h"
 #include "internal.h"
@@ -120,6 +121,30 @@ int main(void) {
   da_free(str);
   for (int i = 0; i < 64; i++) da_free(blockers[i]);
   da_malloc_trim(0);
+
+  /* freed blocks of two kernel mappings that lie side by side never join (an
+   * mremap across both would fail), whichever is freed first */
+  for (int order = 0; order < 2; order++) {
+    enum { TRIES = 8 };
+    unsigned char *m[TRIES];
+    int lo = -1, hi = -1;
+    for (int i = 0; i < TRIES; i++) {
+      m[i] = da_malloc(4 * MIB);
+      CHECK(m[i] != NULL && da_huge_find(m[i]) != NULL);
+    }
+    for (int i = 0; i < TRIES && lo < 0; i++)
+      for (int j = 0; j < TRIES && lo < 0; j++)
+        if (m[i] + da_huge_find(m[i])->map_size == m[j]) { lo = i; hi = j; }
+    CHECKF(lo >= 0, "no two of %d fresh 4 MiB mappings side by side", TRIES);
+    da_free(m[order == 0 ? lo : hi]);
+    da_free(m[order == 0 ? hi : lo]);
+    size_t n_pieces, n_bytes;
+    da_huge_cache_counts(&n_pieces, &n_bytes);
+    CHECKF(n_pieces == 2, "freed side by side: %zu cached pieces", n_pieces);
+    for (int i = 0; i < TRIES; i++)
+      if (i != lo && i != hi) da_free(m[i]);
+    da_malloc_trim(0);
+  }
 
   /* a block that realloc moves into a larger cached mapping takes only what it
    * asks for; the rest stays cached right after it, and the block grows over
