@@ -282,10 +282,10 @@ static DA_NOINLINE void free_other(void *p, const da_segment_t *seg, da_heap_t *
 }
 
 /* The fast path emptied a page that is not its bin's allocation page
- * (da_page_emptied's test, inline there): retired, marked busy. */
-static DA_NOINLINE void page_retire(da_heap_t *heap, da_page_t *page) {
+ * (da_page_emptied's test, inline there): kept for its bin, marked busy. */
+static DA_NOINLINE void page_keep(da_heap_t *heap, da_page_t *page) {
   da_busy_enter();
-  da_page_retire(heap, page);
+  da_page_keep(heap, page);
   da_busy_leave();
 }
 
@@ -317,7 +317,7 @@ DA_API void da_free(void *p) {
     b->key = mark;
     da_asan_freed(b, page->block_size);
     page->free = b;
-    if (unlikely(da_used_add(page, -1))) page_retire(heap, page);   /* never the allocation page */
+    if (unlikely(da_used_add(page, -1))) page_keep(heap, page);   /* never the allocation page */
     return;
   }
   free_other(p, seg, heap);

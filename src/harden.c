@@ -208,22 +208,6 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
  * of their segment, so the header is the one of b's 64 KiB window. */
 static da_page_t *pool_page_of(const da_block_t *b) { return da_pool_page_at(da_segment_of(b), b); }
 
-/* A page the quarantine emptied, not its bin's allocation page: the quarantine
- * empties the pages of a loop's blocks in the order they were carved, one after
- * another, so one such page per bin stays (filled, linked) for the bin's next
- * page, instead of being retired and another carved and filled anew; a second
- * one is retired.  malloc taking from it, its retirement or the heap's release
- * of empty pages clears the mark (page.c, heap.c). */
-static void page_emptied(da_heap_t *heap, da_page_t *page) {
-  if (heap->direct[page->bin] == page) return;
-  if (heap->kept[page->bin] == 0) {
-    heap->kept[page->bin] = 1;
-    DA_SET(page->flags, (uint8_t)(page->flags | DA_PAGE_KEPT));
-    return;
-  }
-  da_page_retire(heap, page);
-}
-
 /* The block leaves the quarantine: freed as the default mode frees it (the
  * owner's block of a page that is not full as free's fast path frees it). */
 static void release(da_heap_t *heap, da_block_t *b) {
@@ -232,7 +216,7 @@ static void release(da_heap_t *heap, da_block_t *b) {
   if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
     da_link_set(b, page->free, da_link_key);
     page->free = b;
-    if (da_used_add(page, -1)) page_emptied(heap, page);
+    if (da_used_add(page, -1)) da_page_emptied(heap, page);   /* kept, filled and linked */
   } else if (da_owner(page) == heap) {
     da_span_lock(heap);
     da_free_local(heap, page, b);

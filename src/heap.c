@@ -127,6 +127,11 @@ void da_heap_maintain(da_heap_t *heap) {
   if (now < heap->purge_check_ms) return;
   heap->purge_check_ms = now + (uint64_t)(da_options.purge_delay_ms / 2 + 1);
   da_bulk_cache_flush(heap, false);
+  if (heap->kept_pages != 0) {
+    da_span_lock(heap);
+    da_page_release_kept_locked(heap, false);
+    da_span_unlock(heap);
+  }
   da_segment_purge(heap, false);
   da_segment_cache_maintain(false);
   da_huge_cache_trim(false);
@@ -137,6 +142,7 @@ void da_heap_maintain(da_heap_t *heap) {
  * its bin's allocation page (the next owner's heap chooses its own). */
 static void heap_release_empty_pages(da_heap_t *heap, bool abandon) {
   da_span_lock(heap);
+  da_page_release_kept_locked(heap, true);
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     da_set_direct(heap, b, &da_page_empty);   /* before any page of the bin is freed */
     da_page_t *page = heap->bins[b].first;
@@ -151,7 +157,6 @@ static void heap_release_empty_pages(da_heap_t *heap, bool abandon) {
       page = next;
     }
     if (!abandon && heap->bins[b].first) da_set_direct(heap, b, heap->bins[b].first);
-    heap->kept[b] = 0;   /* the hardened mode's kept page was empty: freed above */
   }
   da_span_unlock(heap);
 }
@@ -265,6 +270,9 @@ bool da_heap_trim(void) {
 void da_heap_release_free(da_heap_t *heap) {
   if (heap != NULL && heap != &da_heap_empty) {
     da_bulk_cache_flush(heap, true);
+    da_span_lock(heap);
+    da_page_release_kept_locked(heap, true);
+    da_span_unlock(heap);
     da_segment_purge(heap, true);
   }
   da_segment_trim_cache();
@@ -338,6 +346,12 @@ static bool heap_queues_valid(const da_heap_t *heap) {
       DA_CHECK(da_page_is_valid(p));
     }
   }
+  uint32_t kept = 0;
+  for (size_t b = 0; b < DA_BIN_COUNT; b++)
+    for (const da_page_t *p = heap->kept[b].first; p; p = p->next, kept++)   /* whole, no live block */
+      DA_CHECK(p->bin == b && (p->flags & DA_PAGE_KEPT) && atomic_load_explicit(&p->used, memory_order_relaxed) == 0 &&
+               da_owner(p) == heap && da_page_is_valid(p));
+  DA_CHECK(kept == heap->kept_pages);
   for (size_t i = 0; i < DA_DIRECT_SMALL_COUNT; i++)
     DA_CHECK(heap->direct_small[i] == heap->direct[da_block_index(i * 16)]);
   for (const da_page_t *p = heap->full.first; p; p = p->next)

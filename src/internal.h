@@ -344,6 +344,7 @@ static inline da_segment_t *da_segment_of_page(const da_page_t *page) {
 da_page_t *da_segment_run_alloc(da_heap_t *heap, size_t slices, size_t align);
 void       da_segment_run_free(da_heap_t *heap, da_page_t *run);
 void       da_segment_run_free_locked(da_heap_t *heap, da_page_t *run);
+void       da_segment_run_free_at_locked(da_heap_t *heap, da_page_t *run, uint32_t freed_ms);
 bool       da_segment_run_grow(da_heap_t *heap, da_page_t *run, size_t slices);
 void       da_segment_purge(da_heap_t *heap, bool force);
 void       da_segment_purge_locked(da_heap_t *heap, bool force);
@@ -458,13 +459,16 @@ static inline bool da_page_hardened(const da_page_t *page) {
   return (DA_GET(page->flags) & DA_PAGE_HARDENED) != 0;
 }            /* alloc.c: da_page_malloc_slow, marked busy */
 void  da_page_collect(da_page_t *page);
-void  da_page_retire(da_heap_t *heap, da_page_t *page);
+void  da_page_keep(da_heap_t *heap, da_page_t *page);
+bool  da_page_release_kept_locked(da_heap_t *heap, bool all);
+bool  da_page_release_one_kept_locked(da_heap_t *heap);
 void  da_set_direct(da_heap_t *heap, size_t bin, da_page_t *page);
-/* A pool page's last block came back: it is retired unless it is its bin's
- * allocation page, which stays (a loop that allocates and frees one block would
- * otherwise make and retire a page each time).  Inline: no call in that loop. */
+/* A pool page's last block came back: it is kept for its bin (page.c, "emptied
+ * pages") unless it is its bin's allocation page, which stays as it is (a loop
+ * that allocates and frees one block touches no queue).  Inline: no call in
+ * that loop. */
 static inline void da_page_emptied(da_heap_t *heap, da_page_t *page) {
-  if (heap->direct[page->bin] != page) da_page_retire(heap, page);
+  if (heap->direct[page->bin] != page) da_page_keep(heap, page);
 }
 void  da_page_set_owner(da_page_t *page, da_heap_t *heap);
 void  da_page_make_full(da_heap_t *heap, da_page_t *page);

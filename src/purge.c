@@ -64,6 +64,7 @@ static void purge_one(da_heap_t *heap, void *arg) {
     return;
   }
   if (da_heap_reclaim(heap, false)) *more = true;   /* the owner was active: look again */
+  if (da_page_release_kept_locked(heap, false)) *more = true;   /* aged kept pages */
   da_segment_purge_locked(heap, false);
   if (atomic_load_explicit(&heap->dirty_runs, memory_order_relaxed) != 0) *more = true;
   da_span_unlock_other(heap);

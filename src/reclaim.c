@@ -1,6 +1,7 @@
 /* reclaim.c — taking back what a live heap holds free while its owner is idle:
- * pool pages whose blocks all came back from other threads, bulk runs other
- * threads freed, and the bulk cache.  The purger thread does it for heaps idle
+ * pool pages whose blocks all came back from other threads, the emptied pages
+ * it keeps for their bins (page.c), bulk runs other threads freed, and the bulk
+ * cache.  The purger thread does it for heaps idle
  * since its previous pass; malloc_trim on any thread does it for every heap.
  *
  * The owner's fast paths take no lock and make no atomic read-modify-write, so
@@ -13,7 +14,7 @@
  *    is on the delayed list) has no live block: the reclaimer takes the list by
  *    one CAS and gives the run back to its segment;
  *  - a bulk run whose block another thread freed (it sits on the delayed list);
- *  - the queues, direct[], the delayed list and the runs, which the owner
+ *  - the queues (kept[] included), direct[], the delayed list and the runs, which the owner
  *    changes only in its slow paths and only while holding the span lock;
  *  - the bulk cache, used by the owner's malloc and free without the lock:
  *    after the handshake of bulk_cache.h (cache_frozen, membarrier, cache_busy).
@@ -141,6 +142,10 @@ bool da_heap_reclaim(da_heap_t *heap, bool force) {
   heap->seen_epoch = heap->lock_epoch;
   if (!force && !idle) return true;
   bool any = reclaim_delayed(heap);
+  if (heap->kept_pages != 0) {
+    da_page_release_kept_locked(heap, true);
+    any = true;
+  }
   any |= reclaim_queues(heap);
   any |= reclaim_bulk_cache(heap, force);
   if (any) da_segment_purge_locked(heap, true);   /* idle: no reason to wait for the delay */

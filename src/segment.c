@@ -426,6 +426,9 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
   slices = (slices + da_page_slices - 1) & ~(da_page_slices - 1);   /* whole OS pages */
   if (align < da_page_slices) align = da_page_slices;
   da_page_t *run = span_find(heap, slices, align);
+  /* Pages kept for their bins (page.c) are resident: before a clean run is
+   * touched or a segment mapped, they go back one at a time until a dirty run fits. */
+  while ((run == NULL || !run->dirty) && da_page_release_one_kept_locked(heap)) run = span_find(heap, slices, align);
   /* Only clean runs fit: a warm cached segment costs no new resident memory,
    * a clean run does (a batch that refills its heap would otherwise fault in
    * the untouched tail of a segment while the cache holds one it touched). */
@@ -475,6 +478,11 @@ void da_segment_run_free(da_heap_t *heap, da_page_t *run) {
 
 /* With the heap's span lock held (by the owner or a reclaimer). */
 void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
+  da_segment_run_free_at_locked(heap, run, (uint32_t)da_clock_ms());
+}
+
+/* The same, the run counting as freed at freed_ms (its purge is due a delay after). */
+void da_segment_run_free_at_locked(da_heap_t *heap, da_page_t *run, uint32_t freed_ms) {
   da_segment_t *seg = da_segment_of_page(run);
   size_t idx = da_segment_index(seg, run);
   size_t count = run->slice_count;
@@ -502,11 +510,11 @@ void da_segment_run_free_locked(da_heap_t *heap, da_page_t *run) {
     }
   }
   if (seg->used_slices == 0 && (heap->segments != seg || seg->next != NULL)) {
-    span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
+    span_insert(heap, seg, idx, count, true, freed_ms);
     segment_release(heap, seg);
     return;
   }
-  span_insert(heap, seg, idx, count, true, (uint32_t)da_clock_ms());
+  span_insert(heap, seg, idx, count, true, freed_ms);
 }
 
 /* Grow a run in place to `slices` (rounded up to whole OS pages) by taking the

@@ -136,7 +136,7 @@ enum da_page_flag {             /* zero for an owner's ordinary free: one test *
   DA_PAGE_HAS_ALIGNED = 2,      /* holds interior (aligned) pointers */
   DA_PAGE_HARDENED    = 4,      /* pool page of the hardened mode (harden.c) */
   DA_PAGE_SAMPLED     = 8,      /* bulk run or huge block of a heap-profile sample (prof.c) */
-  DA_PAGE_KEPT        = 16,     /* hardened mode: an emptied pool page kept for its bin (harden.c) */
+  DA_PAGE_KEPT        = 16,     /* an emptied pool page kept for its bin, on heap->kept[] (page.c) */
 };
 
 /* page->xfree holds the state in its low 2 bits, the head of a block list in bits
@@ -236,7 +236,7 @@ typedef struct da_queue_s {
 typedef struct da_counters_s {      /* statistics a heap keeps without atomics (slow paths) */
   uint64_t bulk_mallocs, bulk_frees;
   uint64_t huge_mallocs, huge_frees;
-  uint64_t pages_made, pages_retired;
+  uint64_t pages_made, pages_retired, pages_kept;   /* kept: emptied pages kept for their bin */
   uint64_t segments_adopted;
   uint64_t pages_reclaimed, bulk_reclaimed;   /* taken back by another thread (reclaim.c) */
 } da_counters_t;
@@ -282,7 +282,10 @@ typedef struct da_heap_s {
   uint32_t         quarantine_len;
   size_t           quarantine_bytes;     /* their block sizes */
   uint32_t         quarantined[DA_BIN_COUNT];   /* … by bin: owner stores, statistics load (relaxed) */
-  uint8_t          kept[DA_BIN_COUNT];   /* hardened mode: the bin holds a DA_PAGE_KEPT page (0 or 1) */
+  da_queue_t       kept[DA_BIN_COUNT];   /* emptied pool pages kept for their bin, oldest first (page.c) */
+  uint32_t         kept_pages;           /* their number (under the span lock) */
+  uint8_t          kept_gen;             /* their generation, moved every half purge delay */
+  uint64_t         kept_tick_ms;         /* when it may move next */
 } da_heap_t;
 
 #endif
