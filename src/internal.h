@@ -573,6 +573,7 @@ typedef struct da_totals_s {
   size_t segment_in_use;                 /* pool + bulk live bytes */
   size_t pool_in_use, bulk_in_use, huge_in_use, huge_count;   /* remote frees taken off */
   size_t pool_pages, pool_free_blocks, pool_free_bytes, empty_pool_bytes;
+  size_t pool_kept_pages;                /* of pool_pages: emptied, kept for their bin (page.c) */
   size_t bulk_runs, bulk_remote;         /* live bulk runs; bulk blocks freed remotely, not collected */
   size_t remote_bytes;                   /* freed by other threads, not yet collected */
   size_t quarantine_bytes;               /* hardened mode: freed, held in the quarantines */

@@ -55,8 +55,8 @@ static void report_text(da_sink_t *s, const da_totals_t *t, const struct mallinf
         (ull)t->live_blocks[b] * da_bin_size(b));
   }
   da_sink_printf(s, "  tier  mallocs  frees  live bytes\n");
-  da_sink_printf(s, "    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB; %zu free blocks, %zu bytes)\n",
-      t->pool_in_use, (ull)live_blocks, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
+  da_sink_printf(s, "    pool  –  –  %zu  (%llu blocks in %zu pages of 64 KiB, %zu of them empty and kept; %zu free blocks, %zu bytes)\n",
+      t->pool_in_use, (ull)live_blocks, t->pool_pages, t->pool_kept_pages, t->pool_free_blocks, t->pool_free_bytes);
   da_sink_printf(s, "    bulk  %llu  %llu  %zu  (%zu runs)\n", (ull)t->counters.bulk_mallocs,
       (ull)t->counters.bulk_frees + t->bulk_remote, t->bulk_in_use, t->bulk_runs);
   da_sink_printf(s, "    huge  %llu  %llu  %zu  (%zu blocks)\n", (ull)t->huge_mallocs, (ull)t->huge_frees,
@@ -94,8 +94,8 @@ static void report_json(da_sink_t *s, const da_totals_t *t, const struct mallinf
          "\"usmblks\": %zu, \"fsmblks\": %zu, \"uordblks\": %zu, \"fordblks\": %zu, \"keepcost\": %zu},\n",
       mi->arena, mi->ordblks, mi->smblks, mi->hblks, mi->hblkhd, mi->usmblks, mi->fsmblks, mi->uordblks,
       mi->fordblks, mi->keepcost);
-  da_sink_printf(s, " \"pool\": {\"in_use\": %zu, \"pages\": %zu, \"free_blocks\": %zu, \"free_bytes\": %zu, \"classes\": {",
-      t->pool_in_use, t->pool_pages, t->pool_free_blocks, t->pool_free_bytes);
+  da_sink_printf(s, " \"pool\": {\"in_use\": %zu, \"pages\": %zu, \"kept_pages\": %zu, \"free_blocks\": %zu, \"free_bytes\": %zu, \"classes\": {",
+      t->pool_in_use, t->pool_pages, t->pool_kept_pages, t->pool_free_blocks, t->pool_free_bytes);
   const char *sep = "";
   for (size_t b = 0; b < DA_BIN_COUNT; b++) {
     if (t->live_blocks[b] == 0) continue;

@@ -39,6 +39,7 @@ static void walk_pool(const da_page_t *run, da_totals_t *t) {
   size_t bin = __atomic_load_n(&run->bin, __ATOMIC_RELAXED);
   size_t carved = __atomic_load_n(&run->capacity, __ATOMIC_RELAXED);
   t->pool_pages++;
+  if (__atomic_load_n(&run->flags, __ATOMIC_RELAXED) & DA_PAGE_KEPT) t->pool_kept_pages++;
   if (bin >= DA_BIN_COUNT) return;
   size_t size = da_bin_size(bin);
   t->remote_bytes += (used - live) * size;

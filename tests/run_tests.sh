@@ -107,7 +107,7 @@ stats_report() {
         on && /^  system calls: / { exit }' "$all" > "$f"
     grep -qx "dynalloc: statistics for process $pid" "$f" || { echo "no report of process $pid"; rm -f "$f"; return 1; }
     for line in '  pool classes \(size: live blocks, live bytes\)' '  tier  mallocs  frees  live bytes' \
-                '    pool  –  –  [0-9]+  \([0-9]+ blocks in [0-9]+ pages of 64 KiB; [0-9]+ free blocks, [0-9]+ bytes\)' \
+                '    pool  –  –  [0-9]+  \([0-9]+ blocks in [0-9]+ pages of 64 KiB, [0-9]+ of them empty and kept; [0-9]+ free blocks, [0-9]+ bytes\)' \
                 '    bulk  [0-9]+  [0-9]+  [0-9]+  \([0-9]+ runs\)' '    huge  [0-9]+  [0-9]+  [0-9]+  \([0-9]+ blocks\)' \
                 '  in use: [0-9]+ bytes \(uordblks [0-9]+ \+ hblkhd [0-9]+\); freed by other threads, not yet collected: [0-9]+ bytes' \
                 '  free runs: [0-9]+ bytes in [0-9]+ runs \([0-9]+ not yet purged\)' \

@@ -2,7 +2,7 @@
  *
  * Covers: a batch of small blocks freed whole leaves its emptied pages kept
  * (DA_PAGE_KEPT, on heap->kept[bin], counted in kept_pages), out of the bin's
- * queue; the next batch of the class takes them back and makes no new page,
+ * queue, and counted in the statistics; the next batch of the class takes them back and makes no new page,
  * and their blocks come in address order (carved again);
  * a kept page stays at least the purge delay and goes back to its segment once
  * it has aged (three generations), its run then purged by the next purge; a
@@ -73,6 +73,9 @@ static void test_reuse(da_heap_t *heap, size_t bin) {
   CHECKF(heap->kept_pages == pages && kept_total(heap) == pages, "%u pages kept of %zu emptied",
          heap->kept_pages, pages);
   CHECK(heap->stats.pages_kept - kept0 == pages && heap->stats.pages_retired == retired0);
+  static da_totals_t totals;   /* the statistics report's figure */
+  da_stats_totals(&totals);
+  CHECKF(totals.pool_kept_pages == pages, "the statistics count %zu kept pages of %zu", totals.pool_kept_pages, pages);
   for (const da_page_t *page = heap->bins[bin].first; page; page = page->next)
     CHECK(da_used(page) != 0 || page == heap->direct[bin]);   /* out of the bin's queue */
   for (const da_page_t *page = heap->kept[bin].first; page; page = page->next)
