@@ -167,11 +167,11 @@ void da_page_unfull(da_heap_t *heap, da_page_t *page) {
  * page is kept on heap->kept[bin] (flag KEPT), so that the bin's next page needs
  * no run: a program that frees a batch and allocates the next reuses its pages
  * with no trip through the segment's free runs (page_find's kept_take carves
- * such a page again).  A kept page has no live block and is
- * no allocation page, so the owner's fast paths never reach it; it changes only
- * under the span lock.  Its run goes back to its segment (da_page_release_kept):
+ * such a page again).  A kept page has no live block and is no allocation
+ * page, so the owner's fast paths never reach it; it changes only under the
+ * span lock.  Its run goes back to its segment (da_page_release_kept):
  *  - when it has been kept longer than the purge delay (aged: the purger's pass
- *    and the owner's maintenance; the run is then purged at the next pass);
+ *    and the owner's maintenance; the same pass purges the run);
  *  - when a run is wanted and no dirty free run fits (segment.c), one page at
  *    a time, so kept pages never add to a peak or to the resident memory;
  *  - at malloc_trim, the idle heap's reclaim, release on ENOMEM and thread exit;
