@@ -347,9 +347,14 @@ size_t da_usable_size(const void *p, const char *func) {
  * to that size that kept the block (it keeps it down to half its usable size). */
 void da_free_sized_core(void *p, size_t align, size_t size, const char *func) {
   if (p == NULL) return;
-  if (da_guard_contains(p)) {   /* the request is known exactly (16 B for 16-aligned requests below 16 B) */
+  if (da_guard_contains(p)) {   /* the request is known exactly: the one da_alloc_aligned made */
     size_t req = da_guard_size(p, func);
-    if (size != req && !(align > 8 && size < 16 && req == 16)) da_fatal("%s(): wrong size %zu for %p", func, size, p);
+    bool ok = size == req || (align > 8 && size < 16 && req == 16);   /* 16 B for 16-aligned ones below 16 B */
+    if (!ok && align > DA_ALIGN) {   /* a larger alignment asks for its class's size */
+      size_t bin = da_aligned_class(size, align);
+      ok = bin < DA_BIN_COUNT && da_bin_size(bin) == req;
+    }
+    if (!ok) da_fatal("%s(): wrong size %zu for %p", func, size, p);
     free_generic(p, func);
     return;
   }

@@ -11,7 +11,7 @@
  *  - a write into the alignment slack past a 13-byte block, and one 100 bytes
  *    before a right-aligned block, are reported by free; free of an address
  *    inside a sampled block is an invalid pointer, and free_sized wants the
- *    request;
+ *    request (free_aligned_sized takes the aligned request back);
  *  - realloc moves a sampled block with its bytes, and the old one faults;
  *  - malloc_usable_size is the request; mallinfo2 counts a sampled block's
  *    request as in use and its page as mapped while it lives, neither after;
@@ -223,6 +223,18 @@ static void test_every(void)
              (void *)p);
     expect_guard_report("read of a block realloc moved", read_old_after_realloc, p, line, NULL, NULL);
     free(q);
+
+    /* an aligned request is sampled as the size of its class, which is what
+     * the aligned allocation asks for; free_aligned_sized with the request
+     * the program made takes it back */
+    if (free_aligned_sized) {
+        struct mallinfo2 a0 = mallinfo2();
+        p = aligned_alloc(4096, 313);
+        struct mallinfo2 a1 = mallinfo2();
+        CHECKF(p != NULL && ((uintptr_t)p & 4095) == 0 && a1.arena - a0.arena == test_os_page(),
+               "aligned_alloc(4096, 313) = %p not sampled", (void *)p);
+        free_aligned_sized(p, 4096, 313);
+    }
 
     /* the figures: the request in use, the page mapped, while the block lives */
     struct mallinfo2 m0 = mallinfo2();
