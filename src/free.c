@@ -37,16 +37,19 @@ da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
   da_corrupt_list(b);
 }
 
-/* da_pool_pop's other cases: the list is empty (b is the sentinel: a new page,
- * or more blocks, from da_pool_refill), b is its last block, or a check failed. */
+static DA_NOINLINE da_block_t *pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size);
+
+/* da_pool_pop's other cases.  In hardened mode the key never matches, so every
+ * malloc of the pools comes here, and goes on to harden.c with no stack frame
+ * (pool_pop_slow's is kept apart for that). */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
-  if (unlikely(da_options.harden)) {   /* the key never matches: the countdown is kept here */
-    if (heap != &da_heap_empty && (heap->sample_left -= (intptr_t)size) < 0) {
-      void *p = da_sample_try(heap, size, 0, false);
-      if (p != NULL) return p;
-    }
-    return da_harden_malloc(heap, size, DA_ALIGN);
-  }
+  if (unlikely(da_options.harden)) return da_harden_pop(heap, size);
+  return pool_pop_slow(heap, page, b, size);
+}
+
+/* The default mode's: the list is empty (b is the sentinel: a new page, or more
+ * blocks, from da_pool_refill), b is its last block, or a check failed. */
+static da_block_t *pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {
   if (b == DA_LIST_END) {
     if (heap == &da_heap_empty) {   /* the thread's first malloc (the process's: the options decide the mode) */
       da_process_init();

@@ -44,15 +44,20 @@ void da_harden_segment_release(da_segment_t *seg) {
   seg->sizes = NULL;
 }
 
-/* The slot of block idx of the segment's 64 KiB window w is idx * 64 + w: the
- * slots of a page's blocks interleave with the other pages', so the table's
- * resident part is about 2 bytes per block of the segment's busiest pages, not a
- * table page per pool page.  p is a block start of the hardened pool page page. */
-static uint16_t *size_slot(const da_page_t *page, const void *p) {
+/* The slots of a page's blocks come in groups of DA_SIZE_GROUP (one cache line
+ * of 2-byte slots), and a row of the table holds one group of every 64 KiB
+ * window of the segment (64 windows x 64 B = one 4 KiB OS page): block idx of
+ * window w is at (idx / G) * 64 G + w G + idx % G.  So consecutive blocks of a
+ * page share a cache line, and the table's resident part is still about 2 bytes
+ * per block of the segment's busiest pages, not a table page per pool page.
+ * p is a block start of the hardened pool page page. */
+#define DA_SIZE_GROUP 32
+static DA_INLINE uint16_t *size_slot(const da_page_t *page, const void *p) {
   const da_segment_t *seg = da_segment_of(p);
   size_t window = ((uintptr_t)p - (uintptr_t)seg) >> DA_POOL_PAGE_SHIFT;
-  uint32_t idx = da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1)));
-  return &seg->sizes[(size_t)idx * (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE) + window];
+  size_t idx = da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1)));
+  size_t row = idx / DA_SIZE_GROUP, col = idx % DA_SIZE_GROUP;
+  return &seg->sizes[(row * (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE) + window) * DA_SIZE_GROUP + col];
 }
 
 /* The segment's blocks are all free: the table's pages go back to the OS. */
@@ -66,7 +71,7 @@ void da_harden_segment_purge(da_segment_t *seg) {
  * terminating NUL) always differs from it; another byte value is missed only
  * where it equals the canary's byte (1 in 128 for each byte written).  The same
  * byte at every offset makes the canary two plain 8-byte stores and compares. */
-static uint64_t canary_word(const void *p) {
+static DA_INLINE uint64_t canary_word(const void *p) {
   uint64_t byte = ((((uintptr_t)p ^ da_free_key) * 0x9e3779b97f4a7c15u) >> 56) | 0x80;
   return byte * 0x0101010101010101u;
 }
@@ -79,7 +84,7 @@ static void store64(uint8_t *q, uint64_t v) { memcpy(q, &v, 8); }
  * 16); fewer (the request ends in the block's last word, which starts at a
  * multiple of 8): the last word's bytes from n on, the program's bytes below n
  * kept. */
-static void canary_write(uint8_t *p, size_t n, size_t end) {
+static DA_INLINE void canary_write(uint8_t *p, size_t n, size_t end) {
   uint64_t w = canary_word(p);
   if (likely(end - n >= 8)) {
     store64(p + n, w);
@@ -90,18 +95,18 @@ static void canary_write(uint8_t *p, size_t n, size_t end) {
   }
 }
 
-static bool canary_intact(const uint8_t *p, size_t n, size_t end) {
+static DA_INLINE bool canary_intact(const uint8_t *p, size_t n, size_t end) {
   uint64_t w = canary_word(p);
   if (likely(end - n >= 8)) return ((load64(p + n) ^ w) | (load64(p + end - 8) ^ w)) == 0;
   uint64_t mask = ~(uint64_t)0 << (8 * (n & 7));
   return ((load64(p + end - 8) ^ w) & mask) == 0;
 }
 
-static size_t canary_end(const da_page_t *page, size_t n) {
+static DA_INLINE size_t canary_end(const da_page_t *page, size_t n) {
   return n + DA_CANARY_MAX < page->block_size ? n + DA_CANARY_MAX : page->block_size;
 }
 
-static inline __attribute__((always_inline)) void canary_set(const da_page_t *page, void *p, size_t n) {
+static DA_INLINE void canary_set(const da_page_t *page, void *p, size_t n) {
   canary_write(p, n, canary_end(page, n));
   *size_slot(page, p) = (uint16_t)n;
 }
@@ -139,10 +144,6 @@ size_t da_harden_large_size(const da_page_t *page, const void *p, const char *fu
   return n;
 }
 
-static size_t fill_end(const da_page_t *page) {
-  return page->block_size < DA_FILL_MAX ? page->block_size : DA_FILL_MAX;
-}
-
 #define DA_FILL_WORD (DA_FILL_BYTE * 0x0101010101010101u)
 
 /* Blocks are 16-byte aligned and their sizes multiples of 16: the fill and its
@@ -150,36 +151,46 @@ static size_t fill_end(const da_page_t *page) {
 typedef uint64_t fill_t __attribute__((vector_size(16)));
 static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
 
-/* The bytes of a free block after its link and key, up to DA_FILL_MAX. */
-void da_harden_fill(const da_page_t *page, void *p) {
-  fill_t *v = p, *end = (fill_t *)((uint8_t *)p + fill_end(page));
-#pragma GCC unroll 4
-  for (v++; v < end; v++) *v = fill_pattern;
+/* The bytes of a free block after its link and key, up to DA_FILL_MAX (none in a
+ * 16-byte block).  The empty asm hides the loop from the compiler's memset
+ * idiom: a call to the C library's memset costs more than the zero to fifteen
+ * stores it would replace. */
+static DA_INLINE void fill(void *p, size_t bsize) {
+  fill_t *v = (fill_t *)p + 1, *end = (fill_t *)((uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
+  for (; v < end; v++) {
+    *v = fill_pattern;
+    __asm__("" : "+r"(v));
+  }
 }
 
-static void fill_check(const da_page_t *page, const void *p) {
-  const fill_t *v = p, *end = (const fill_t *)((const uint8_t *)p + fill_end(page));
+void da_harden_fill(const da_page_t *page, void *p) { fill(p, page->block_size); }
+
+static DA_INLINE void fill_check(const void *p, size_t bsize) {
+  const fill_t *v = (const fill_t *)p + 1;
+  const fill_t *end = (const fill_t *)((const uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
   fill_t diff = { 0, 0 };
 #pragma GCC unroll 4
-  for (v++; v < end; v++) diff |= *v ^ fill_pattern;
-  if ((diff[0] | diff[1]) != 0) da_fatal("malloc(): use after free of %p", p);
+  for (; v < end; v++) diff |= *v ^ fill_pattern;
+  if (unlikely((diff[0] | diff[1]) != 0)) da_fatal("malloc(): use after free of %p", p);
 }
 
 /* ---- malloc -------------------------------------------------------------------------------- */
 /* malloc, or an aligned request (align > DA_ALIGN), in hardened mode.  Requests
  * with no class of n + 1 bytes take bulk runs and huge blocks as in the default
  * mode. */
-static inline da_block_t *pool_malloc(da_heap_t *heap, size_t bin, size_t size) {
+static DA_INLINE da_block_t *pool_malloc(da_heap_t *heap, size_t bin, size_t size) {
   da_page_t *page = heap->direct[bin];
-  da_block_t *b;
-  if (page->free != DA_LIST_END) {
-    b = da_pool_take(page, page->free);
+  da_block_t *b = page->free;
+  if (likely(b != DA_LIST_END)) {   /* da_pool_take's checks, inline */
+    if (unlikely(b->key != da_free_mark(b))) da_corrupt_list(b);
+    da_block_t *next = da_link_next(b, da_link_key);
+    da_pool_hand_out(page, b, next != NULL ? next : DA_LIST_END);
   } else {
     b = da_pool_refill(heap, bin);
     if (b == NULL) return NULL;
     page = da_page_of(b);
   }
-  fill_check(page, b);
+  fill_check(b, page->block_size);
   canary_set(page, b, size);
   return b;
 }
@@ -203,6 +214,18 @@ void *da_harden_malloc(da_heap_t *heap, size_t size, size_t align) {
   return pool_malloc(heap, bin, size);
 }
 
+/* malloc of size (at most DA_BULK_CLASS_MAX: malloc's class paths) in hardened
+ * mode, counted down by the sampling countdown (da_pool_pop_slow's first case). */
+void *da_harden_pop(da_heap_t *heap, size_t size) {
+  if (heap != &da_heap_empty && (heap->sample_left -= (intptr_t)size) < 0) {
+    void *p = da_sample_try(heap, size, 0, false);
+    if (p != NULL) return p;
+  }
+  size_t bin = da_size_class(size + 1);
+  if (unlikely(da_vg) || bin >= DA_BIN_COUNT) return da_harden_malloc(heap, size, DA_ALIGN);
+  return pool_malloc(heap, bin, size);
+}
+
 /* ---- free and the quarantine ------------------------------------------------------------- */
 /* The page of b, a block of a pool page: pool pages start on 64 KiB boundaries
  * of their segment, so the header is the one of b's 64 KiB window. */
@@ -210,8 +233,7 @@ static da_page_t *pool_page_of(const da_block_t *b) { return da_pool_page_at(da_
 
 /* The block leaves the quarantine: freed as the default mode frees it (the
  * owner's block of a page that is not full as free's fast path frees it). */
-static void release(da_heap_t *heap, da_block_t *b) {
-  da_page_t *page = pool_page_of(b);
+static DA_INLINE void release(da_heap_t *heap, da_block_t *b, da_page_t *page) {
   if (unlikely(da_vg)) da_vg_listed(b);
   if (da_owner(page) == heap && !(DA_GET(page->flags) & DA_PAGE_IN_FULL)) {
     da_link_set(b, page->free, da_link_key);
@@ -231,44 +253,77 @@ static void quarantined_add(da_heap_t *heap, size_t bin, int d) {
   __atomic_store_n(&heap->quarantined[bin], heap->quarantined[bin] + (uint32_t)d, __ATOMIC_RELAXED);
 }
 
-static void quarantine_evict(da_heap_t *heap) {
+/* The oldest block leaves the quarantine (it holds one at least). */
+static DA_INLINE void quarantine_evict(da_heap_t *heap) {
   da_block_t *b = heap->quarantine[heap->quarantine_head];
   heap->quarantine_head = (heap->quarantine_head + 1) % DA_QUARANTINE_BLOCKS;
   heap->quarantine_len--;
   da_page_t *page = pool_page_of(b);
   heap->quarantine_bytes -= page->block_size;
   quarantined_add(heap, page->bin, -1);
-  release(heap, b);
+  release(heap, b, page);
 }
 
 void da_harden_flush(da_heap_t *heap) {
   while (heap->quarantine_len > 0) quarantine_evict(heap);
 }
 
-/* free of p, a block start of the hardened pool page page that carries no free key
- * (free.c checked both); marked busy. */
-void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func) {
-  da_harden_size(page, p, func);
-  da_block_t *b = p;
-  da_harden_fill(page, b);
-  b->key = da_free_mark(b);
-  da_asan_freed(b, page->block_size);
-  /* Only the owner's frees wait here: another thread's free goes to the page's
-   * remote list, where it waits for the owner to collect it anyway, and would
-   * otherwise keep a page (and its segment) of a thread that may have exited. */
-  if (heap == &da_heap_empty || da_owner(page) != heap) { release(heap, b); return; }
-  if (heap->quarantine == NULL) {
-    int saved = errno;   /* free never changes errno, and a failed mmap sets it */
-    heap->quarantine = da_os_alloc_meta(DA_QUARANTINE_BLOCKS * sizeof(void *));
-    errno = saved;
-    if (heap->quarantine == NULL) { release(heap, b); return; }
+/* b (of page, bytes long, freed by its owner) joins the quarantine, which is
+ * mapped.  Once it is full (the steady state of a program that frees as much as
+ * it allocates), the oldest block leaves as b comes, and b takes the slot after
+ * the newest (the oldest's own slot when all 1024 are taken). */
+static DA_INLINE void quarantine_push(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t bytes) {
+  uint32_t head = heap->quarantine_head, len = heap->quarantine_len;
+  if (likely(len == DA_QUARANTINE_BLOCKS || heap->quarantine_bytes + bytes > DA_QUARANTINE_BYTES)) {
+    da_block_t *old = heap->quarantine[head];   /* len >= 1: one block is at most DA_QUARANTINE_BYTES */
+    da_page_t *old_page = pool_page_of(old);
+    size_t held = heap->quarantine_bytes - old_page->block_size + bytes;
+    if (likely(held <= DA_QUARANTINE_BYTES)) {
+      heap->quarantine[(head + len) % DA_QUARANTINE_BLOCKS] = b;
+      heap->quarantine_head = (head + 1) % DA_QUARANTINE_BLOCKS;
+      heap->quarantine_bytes = held;
+      if (old_page->bin != page->bin) {
+        quarantined_add(heap, old_page->bin, -1);
+        quarantined_add(heap, page->bin, 1);
+      }
+      release(heap, old, old_page);
+      return;
+    }
   }
-  size_t bytes = page->block_size;
-  while (heap->quarantine_len > 0 &&
-         (heap->quarantine_len == DA_QUARANTINE_BLOCKS || heap->quarantine_bytes + bytes > DA_QUARANTINE_BYTES))
-    quarantine_evict(heap);
+  while (heap->quarantine_len == DA_QUARANTINE_BLOCKS || heap->quarantine_bytes + bytes > DA_QUARANTINE_BYTES)
+    quarantine_evict(heap);   /* it holds one at least: one block is at most DA_QUARANTINE_BYTES */
   heap->quarantine[(heap->quarantine_head + heap->quarantine_len) % DA_QUARANTINE_BLOCKS] = b;
   heap->quarantine_len++;
   heap->quarantine_bytes += bytes;
   quarantined_add(heap, page->bin, 1);
+}
+
+/* A freed block that waits in no quarantine (another thread's; one freed by a
+ * thread with no heap) or the thread's first, which maps its quarantine. */
+static DA_NOINLINE void free_unquarantined(da_heap_t *heap, da_page_t *page, da_block_t *b) {
+  if (da_owner(page) == heap && heap->quarantine == NULL) {   /* da_heap_empty owns no page */
+    int saved = errno;   /* free never changes errno, and a failed mmap sets it */
+    heap->quarantine = da_os_alloc_meta(DA_QUARANTINE_BLOCKS * sizeof(void *));
+    errno = saved;
+    if (heap->quarantine != NULL) { quarantine_push(heap, page, b, page->block_size); return; }
+  }
+  release(heap, b, page);
+}
+
+/* free of p, a block start of the hardened pool page page that carries no free key
+ * (free.c checked both); marked busy. */
+void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func) {
+  size_t bytes = page->block_size;
+  size_t n = *size_slot(page, p);
+  if (n >= bytes || !canary_intact(p, n, n + DA_CANARY_MAX < bytes ? n + DA_CANARY_MAX : bytes))
+    da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
+  da_block_t *b = p;
+  fill(b, bytes);
+  b->key = da_free_mark(b);
+  da_asan_freed(b, bytes);
+  /* Only the owner's frees wait here: another thread's free goes to the page's
+   * remote list, where it waits for the owner to collect it anyway, and would
+   * otherwise keep a page (and its segment) of a thread that may have exited. */
+  if (unlikely(da_owner(page) != heap || heap->quarantine == NULL)) free_unquarantined(heap, page, b);
+  else quarantine_push(heap, page, b, bytes);
 }

@@ -17,6 +17,7 @@
 #define DA_API       __attribute__((visibility("default")))
 #define DA_NOINLINE  __attribute__((noinline))
 #define DA_COLD      __attribute__((cold, noinline))
+#define DA_INLINE    inline __attribute__((always_inline))
 #define DA_NORETURN  __attribute__((noreturn))
 #define likely(x)    __builtin_expect(!!(x), 1)
 #if defined(__SANITIZE_THREAD__)        /* gcc */
@@ -406,7 +407,7 @@ void da_stack_init(void);
  * FDE lookup and a CFA program (most of a profile sample's cost). */
 typedef struct da_trace_s { uintptr_t *pcs; int n, max; bool top; } da_trace_t;
 _Unwind_Reason_Code da_stack_step(struct _Unwind_Context *ctx, void *arg);
-static inline __attribute__((always_inline)) int da_stack_capture(uintptr_t *pcs, int max) {
+static DA_INLINE int da_stack_capture(uintptr_t *pcs, int max) {
   da_trace_t t = {pcs, 0, max, true};
   _Unwind_Backtrace(da_stack_step, &t);
   return t.n;
@@ -445,6 +446,7 @@ void da_vg_loud(void);
 
 /* ---- harden.c: DYNALLOC_HARDEN=1 ------------------------------------------------------------ */
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
+void  *da_harden_pop(da_heap_t *heap, size_t size);   /* malloc's pool path, counted down */
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
