@@ -242,6 +242,15 @@ static DA_NOINLINE void free_generic(void *p, const char *func) {
   da_busy_leave();
 }
 
+/* Another thread's pool block p, of page: by one CAS (or onto this CPU's cache);
+ * false when p is not a live block's start (free_checked reports it). */
+static inline bool foreign_free(const da_segment_t *seg, da_page_t *page, void *p) {
+  da_block_t *b = p;
+  if (unlikely(!pool_block_ok(seg, page, p) || b->key == da_free_mark(b))) return false;
+  da_free_foreign(page, b);
+  return true;
+}
+
 /* Not the owner's pool block: the owner's bulk block into the bulk cache, another
  * thread's pool block by one CAS, everything else (and every misuse) through
  * free_generic.  Kept out of da_free so that the fast path needs no stack frame. */
@@ -252,18 +261,13 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
     done = true;
-  } else if (DA_DEBUG < 3 && ((kf == DA_KIND_POOL && da_owner(page) != heap) ||
-                               (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8) ||
-                               (unlikely(da_percpu_on) && kf == (DA_KIND_POOL | DA_PAGE_IN_FULL << 8) &&
-                                da_owner(page) != heap))) {
-    /* another thread's pool block by one CAS (or onto this CPU's cache, of a full
-     * page too); a hardened pool block to harden.c */
-    da_block_t *b = p;
-    if (likely(pool_block_ok(seg, page, p) && b->key != da_free_mark(b))) {
-      if ((kf & ~(DA_PAGE_IN_FULL << 8)) != DA_KIND_POOL) da_harden_free(heap, page, p, "free");
-      else da_free_foreign(page, b);
-      done = true;
-    }
+  } else if (DA_DEBUG < 3 && kf == DA_KIND_POOL && da_owner(page) != heap) {
+    done = foreign_free(seg, page, p);
+  } else if (DA_DEBUG < 3 && (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8)) {
+    done = da_harden_free_pool(heap, page, p);   /* page is the one at p's 64 KiB boundary */
+  } else if (DA_DEBUG < 3 && unlikely(da_percpu_on) && kf == (DA_KIND_POOL | DA_PAGE_IN_FULL << 8) &&
+             da_owner(page) != heap) {
+    done = foreign_free(seg, page, p);   /* onto this CPU's cache, of a full page too */
   }
   if (!done) free_checked(p, "free");
 }

@@ -52,12 +52,20 @@ void da_harden_segment_release(da_segment_t *seg) {
  * per block of the segment's busiest pages, not a table page per pool page.
  * p is a block start of the hardened pool page page. */
 #define DA_SIZE_GROUP 32
-static DA_INLINE uint16_t *size_slot(const da_page_t *page, const void *p) {
+static DA_INLINE uint16_t *slot_at(const void *p, size_t idx) {   /* idx: p's block index */
   const da_segment_t *seg = da_segment_of(p);
   size_t window = ((uintptr_t)p - (uintptr_t)seg) >> DA_POOL_PAGE_SHIFT;
-  size_t idx = da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1)));
   size_t row = idx / DA_SIZE_GROUP, col = idx % DA_SIZE_GROUP;
   return &seg->sizes[(row * (DA_SEGMENT_SIZE / DA_POOL_PAGE_SIZE) + window) * DA_SIZE_GROUP + col];
+}
+
+/* p's block index in its pool page (page starts at p's 64 KiB boundary). */
+static DA_INLINE size_t block_index(const da_page_t *page, const void *p) {
+  return da_pool_index(page, (uint32_t)((uintptr_t)p & (DA_POOL_PAGE_SIZE - 1)));
+}
+
+static DA_INLINE uint16_t *size_slot(const da_page_t *page, const void *p) {
+  return slot_at(p, block_index(page, p));
 }
 
 /* The segment's blocks are all free: the table's pages go back to the OS. */
@@ -152,11 +160,15 @@ typedef uint64_t fill_t __attribute__((vector_size(16)));
 static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
 
 /* The bytes of a free block after its link and key, up to DA_FILL_MAX (none in a
- * 16-byte block).  The empty asm hides the loop from the compiler's memset
- * idiom: a call to the C library's memset costs more than the zero to fifteen
- * stores it would replace. */
+ * 16-byte block): four chunks of 16 bytes a step, then one.  The empty asm hides
+ * the loops from the compiler's memset idiom: a call to the C library's memset
+ * costs more than the zero to fifteen stores it would replace. */
 static DA_INLINE void fill(void *p, size_t bsize) {
   fill_t *v = (fill_t *)p + 1, *end = (fill_t *)((uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
+  for (; end - v >= 4; v += 4) {
+    v[0] = v[1] = v[2] = v[3] = fill_pattern;
+    __asm__("" : "+r"(v));
+  }
   for (; v < end; v++) {
     *v = fill_pattern;
     __asm__("" : "+r"(v));
@@ -169,7 +181,9 @@ static DA_INLINE void fill_check(const void *p, size_t bsize) {
   const fill_t *v = (const fill_t *)p + 1;
   const fill_t *end = (const fill_t *)((const uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
   fill_t diff = { 0, 0 };
-#pragma GCC unroll 4
+  for (; end - v >= 4; v += 4)
+    diff |= (v[0] ^ fill_pattern) | (v[1] ^ fill_pattern) | (v[2] ^ fill_pattern) | (v[3] ^ fill_pattern);
+#pragma GCC unroll 1
   for (; v < end; v++) diff |= *v ^ fill_pattern;
   if (unlikely((diff[0] | diff[1]) != 0)) da_fatal("malloc(): use after free of %p", p);
 }
@@ -310,11 +324,11 @@ static DA_NOINLINE void free_unquarantined(da_heap_t *heap, da_page_t *page, da_
   release(heap, b, page);
 }
 
-/* free of p, a block start of the hardened pool page page that carries no free key
- * (free.c checked both); marked busy. */
-void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func) {
+/* free of p, block idx of the hardened pool page page, a live block (it carries
+ * no free key). */
+static DA_INLINE void harden_free(da_heap_t *heap, da_page_t *page, void *p, size_t idx, const char *func) {
   size_t bytes = page->block_size;
-  size_t n = *size_slot(page, p);
+  size_t n = *slot_at(p, idx);
   if (n >= bytes || !canary_intact(p, n, n + DA_CANARY_MAX < bytes ? n + DA_CANARY_MAX : bytes))
     da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
   da_block_t *b = p;
@@ -326,4 +340,19 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
    * otherwise keep a page (and its segment) of a thread that may have exited. */
   if (unlikely(da_owner(page) != heap || heap->quarantine == NULL)) free_unquarantined(heap, page, b);
   else quarantine_push(heap, page, b, bytes);
+}
+
+/* free of p, a block start of the hardened pool page page that carries no free key
+ * (free.c checked both); marked busy. */
+void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func) {
+  harden_free(heap, page, p, block_index(page, p), func);
+}
+
+/* free() of p, a pointer of the hardened pool page at p's 64 KiB boundary: false
+ * when p is not a live block's start (free.c reports it); marked busy. */
+bool da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p) {
+  size_t idx = block_index(page, p);
+  if (idx >= DA_GET(page->capacity) || ((da_block_t *)p)->key == da_free_mark(p)) return false;
+  harden_free(heap, page, p, idx, "free");
+  return true;
 }

@@ -448,6 +448,7 @@ void da_vg_loud(void);
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
 void  *da_harden_pop(da_heap_t *heap, size_t size);   /* malloc's pool path, counted down */
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
+bool   da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p);   /* false: not a live block */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
 void   da_harden_fill(const da_page_t *page, void *p);

@@ -8,6 +8,7 @@
  *    the block out again: dynalloc: malloc(): use after free of 0x…
  *  - free(a), b = malloc(same size), free(a): b is not a (the quarantine), and
  *    the second free of a is reported as a double free;
+ *  - free of a pointer into a block (not its start) is an invalid pointer;
  *  - malloc_usable_size is the request, free_sized wants it exactly;
  *  - blocks of a fresh page are not handed out in address order;
  *  - a one-byte overflow of a posix_memalign'ed block is reported too;
@@ -74,6 +75,11 @@ static void double_free_after_reuse(void *arg)
         _exit(4);
     }
     free(a);
+}
+
+static void free_it(void *arg)
+{
+    free(arg);
 }
 
 static void wrong_size(void *arg)
@@ -229,6 +235,11 @@ int main(void)
 
     void *d = malloc(40);
     expect_report("double free after a malloc", double_free_after_reuse, d, "free", "double free");
+    /* a pointer into a block, not its start: reported, never taken for a block */
+    char *in = malloc(40);
+    expect_report("free of a pointer 16 B into a block", free_it, in + 16, "free", "invalid pointer");
+    expect_report("free of a pointer 8 B into a block", free_it, in + 8, "free", "invalid pointer");
+    free(in);
     snprintf(line, sizeof line, "dynalloc: free_sized(): wrong size 48 for %p", d);
     expect_abort("free_sized wants the request", wrong_size, d, line);
 
