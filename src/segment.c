@@ -427,8 +427,13 @@ static da_page_t *run_alloc_locked(da_heap_t *heap, size_t slices, size_t align)
   if (align < da_page_slices) align = da_page_slices;
   da_page_t *run = span_find(heap, slices, align);
   /* Pages kept for their bins (page.c) are resident: before a clean run is
-   * touched or a segment mapped, they go back one at a time until a dirty run fits. */
-  while ((run == NULL || !run->dirty) && da_page_release_one_kept_locked(heap)) run = span_find(heap, slices, align);
+   * touched or a segment mapped, they go back one at a time, oldest first, until
+   * a dirty run fits, but no more of them than the run has pool pages: one fits
+   * a run of up to a pool page, and pages released from between live ones join
+   * into no larger run, so the rest stay kept for their bins. */
+  size_t release = (slices + DA_POOL_PAGE_SLICES - 1) / DA_POOL_PAGE_SLICES;
+  while ((run == NULL || !run->dirty) && release-- > 0 && da_page_release_one_kept_locked(heap))
+    run = span_find(heap, slices, align);
   /* Only clean runs fit: a warm cached segment costs no new resident memory,
    * a clean run does (a batch that refills its heap would otherwise fault in
    * the untouched tail of a segment while the cache holds one it touched). */
