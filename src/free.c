@@ -261,13 +261,12 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
   if (kf == DA_KIND_BULK && da_owner(page) == heap && DA_DEBUG < 3 && !da_options.harden &&
       da_bulk_cache_free(heap, page, p)) {
     done = true;
-  } else if (DA_DEBUG < 3 && kf == DA_KIND_POOL && da_owner(page) != heap) {
-    done = foreign_free(seg, page, p);
+  } else if (DA_DEBUG < 3 && ((kf == DA_KIND_POOL && da_owner(page) != heap) ||
+                               (unlikely(da_percpu_on) && kf == (DA_KIND_POOL | DA_PAGE_IN_FULL << 8) &&
+                                da_owner(page) != heap))) {
+    done = foreign_free(seg, page, p);   /* (onto this CPU's cache: of a full page too) */
   } else if (DA_DEBUG < 3 && (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8)) {
     done = da_harden_free_pool(heap, page, p);   /* page is the one at p's 64 KiB boundary */
-  } else if (DA_DEBUG < 3 && unlikely(da_percpu_on) && kf == (DA_KIND_POOL | DA_PAGE_IN_FULL << 8) &&
-             da_owner(page) != heap) {
-    done = foreign_free(seg, page, p);   /* onto this CPU's cache, of a full page too */
   }
   if (!done) free_checked(p, "free");
 }
