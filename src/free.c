@@ -39,7 +39,7 @@ da_block_t *da_link_end(const da_block_t *b, uintptr_t t) {
 
 static DA_NOINLINE da_block_t *pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size);
 
-/* da_pool_pop's other cases.  In hardened mode the key never matches, so every
+/* da_pool_pop's other cases.  In hardened mode the keys never match, so every
  * malloc of the pools comes here, and goes on to harden.c with no stack frame
  * (pool_pop_slow's is kept apart for that). */
 da_block_t *da_pool_pop_slow(da_heap_t *heap, da_page_t *page, da_block_t *b, size_t size) {

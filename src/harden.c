@@ -1,8 +1,9 @@
 /* harden.c — the hardened mode (DYNALLOC_HARDEN=1, read once at start-up).
  *
  * The default mode's fast paths are not touched: in hardened mode every heap's
- * free_key differs from the key free blocks carry, so each malloc's pop fails
- * its key check and da_pool_pop_slow sends it here; every pool page made in
+ * link_key and free_key differ from the process's keys, with which blocks are
+ * linked and marked free, so each malloc's pop fails its first check and
+ * da_pool_pop_slow sends it here (heap.c); every pool page made in
  * hardened mode carries DA_PAGE_HARDENED, so free's 16-bit kind test fails and
  * free_other sends the block here.  What this mode adds to pool and bulk-class
  * blocks (up to 32 KiB):

@@ -65,8 +65,10 @@ da_heap_t *da_heap_get_slow(void) {
     void **quarantine = heap->quarantine;   /* a reused heap keeps its (empty) quarantine */
     memset(heap, 0, sizeof *heap);
     heap->quarantine = quarantine;
-    heap->link_key = da_link_key;
-    /* hardened mode: no free block carries this key, so every pop goes to harden.c */
+    /* hardened mode: no link decodes with this link key (a block's low bits are
+     * 0), so every pop fails its first test and goes to harden.c; no free block
+     * carries this free key either.  Neither is used on a hardened page. */
+    heap->link_key = da_options.harden ? da_link_key ^ DA_ALIGN / 2 : da_link_key;
     heap->free_key = da_options.harden ? da_free_key ^ 1 : da_free_key;
     da_sample_start(heap);
     for (size_t b = 0; b < DA_BIN_COUNT; b++) heap->direct[b] = &da_page_empty;
