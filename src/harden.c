@@ -160,32 +160,44 @@ size_t da_harden_large_size(const da_page_t *page, const void *p, const char *fu
 typedef uint64_t fill_t __attribute__((vector_size(16)));
 static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
 
-/* The bytes of a free block after its link and key, up to DA_FILL_MAX (none in a
- * 16-byte block): four chunks of 16 bytes a step, then one.  The empty asm hides
- * the loops from the compiler's memset idiom: a call to the C library's memset
- * costs more than the zero to fifteen stores it would replace. */
+/* The bytes of a free block after its link and key, up to DA_FILL_MAX: none in a
+ * 16-byte block, else 1 to 15 chunks of 16 bytes, four a step and the last four
+ * (overlapping the step before) at once; one to three with no loop.  The empty
+ * asm hides the loop from the compiler's memset idiom: a call to the C
+ * library's memset costs more than the stores it would replace. */
 static DA_INLINE void fill(void *p, size_t bsize) {
   fill_t *v = (fill_t *)p + 1, *end = (fill_t *)((uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
-  for (; end - v >= 4; v += 4) {
-    v[0] = v[1] = v[2] = v[3] = fill_pattern;
-    __asm__("" : "+r"(v));
-  }
-  for (; v < end; v++) {
-    *v = fill_pattern;
-    __asm__("" : "+r"(v));
+  ptrdiff_t chunks = end - v;
+  if (chunks >= 4) {
+    for (; end - v > 4; v += 4) {
+      v[0] = v[1] = v[2] = v[3] = fill_pattern;
+      __asm__("" : "+r"(v));
+    }
+    end[-4] = end[-3] = end[-2] = end[-1] = fill_pattern;
+  } else if (chunks > 0) {
+    v[0] = end[-1] = fill_pattern;
+    if (chunks == 3) v[1] = fill_pattern;
   }
 }
 
 void da_harden_fill(const da_page_t *page, void *p) { fill(p, page->block_size); }
 
+static DA_INLINE fill_t fill_diff4(const fill_t *v) {
+  return (v[0] ^ fill_pattern) | (v[1] ^ fill_pattern) | (v[2] ^ fill_pattern) | (v[3] ^ fill_pattern);
+}
+
+/* The fill checked, chunk by chunk as fill wrote it. */
 static DA_INLINE void fill_check(const void *p, size_t bsize) {
   const fill_t *v = (const fill_t *)p + 1;
   const fill_t *end = (const fill_t *)((const uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
+  ptrdiff_t chunks = end - v;
   fill_t diff = { 0, 0 };
-  for (; end - v >= 4; v += 4)
-    diff |= (v[0] ^ fill_pattern) | (v[1] ^ fill_pattern) | (v[2] ^ fill_pattern) | (v[3] ^ fill_pattern);
-#pragma GCC unroll 1
-  for (; v < end; v++) diff |= *v ^ fill_pattern;
+  if (chunks >= 4) {
+    for (; end - v > 4; v += 4) diff |= fill_diff4(v);
+    diff |= fill_diff4(end - 4);
+  } else if (chunks > 0) {
+    diff = (v[0] ^ fill_pattern) | (end[-1] ^ fill_pattern) | (v[chunks == 3] ^ fill_pattern);
+  }
   if (unlikely((diff[0] | diff[1]) != 0)) da_fatal("malloc(): use after free of %p", p);
 }
 

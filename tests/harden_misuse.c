@@ -3,7 +3,8 @@
  *    and huge blocks, also once realloc kept them smaller or grew them) is
  *    reported by free, by realloc and by malloc_usable_size:
  *      dynalloc: free(): heap overflow past 0x… (N bytes requested)
- *  - a write into a freed block (past its two list words), once the block has
+ *  - a write into a freed block (past its two list words: every 16-byte chunk of
+ *    the first 256 bytes, in blocks of 32 B to 512 B), once the block has
  *    left the quarantine (malloc_trim empties it), is reported when malloc hands
  *    the block out again: dynalloc: malloc(): use after free of 0x…
  *  - free(a), b = malloc(same size), free(a): b is not a (the quarantine), and
@@ -63,6 +64,24 @@ static void use_after_free(void *arg)
         if (malloc(64) == NULL)
             _exit(3);
     _exit(0);               /* never handed out again: not detected */
+}
+
+/* A write into one byte of a freed block of the class of bsize bytes. */
+struct uaf_case {
+    unsigned char *p;
+    size_t request, offset;
+};
+
+static void use_after_free_at(void *arg)
+{
+    const struct uaf_case *c = arg;
+    free(c->p);
+    c->p[c->offset] = 1;
+    malloc_trim(0);
+    for (int i = 0; i < 100000; i++)
+        if (malloc(c->request) == NULL)
+            _exit(3);
+    _exit(0);
 }
 
 static void double_free_after_reuse(void *arg)
@@ -232,6 +251,37 @@ int main(void)
     snprintf(line, sizeof line, "dynalloc: malloc(): use after free of %p", u);
     expect_abort("write after free, found at reuse", use_after_free, u, line);
     free(keep);
+
+    /* the fill is checked in every 16-byte chunk it covers (the first 256 bytes of
+     * a block after its link and key), in blocks of 1 to 15 chunks of fill: bytes
+     * 16, 31, 46, … (every 15th) fall in each chunk, at different places */
+    {
+        static const size_t blocks[] = { 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 512 };
+        size_t cases = 0;
+        for (size_t k = 0; k < sizeof blocks / sizeof blocks[0]; k++) {
+            size_t fill_end = blocks[k] < 256 ? blocks[k] : 256;
+            for (size_t off = 16; off < fill_end; off += 15) {
+                /* live blocks allocated before and after it: one of them shares its
+                 * page (which holds 2 blocks or more), so malloc_trim keeps the page */
+                void *pin = malloc(blocks[k] - 1);
+                struct uaf_case c = { malloc(blocks[k] - 1), blocks[k] - 1, off };
+                void *pin_after = malloc(blocks[k] - 1);
+                CHECK(pin != NULL && c.p != NULL && pin_after != NULL);
+                char want[128];
+                snprintf(want, sizeof want, "dynalloc: malloc(): use after free of %p", (void *)c.p);
+                int status = run_child(use_after_free_at, &c, line, sizeof line);
+                CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strncmp(line, want, strlen(want)) == 0,
+                       "a write at byte %zu of a freed %zu-byte block: status %#x, stderr \"%s\"", off, blocks[k],
+                       status, line);
+                cases++;
+                free(c.p);
+                free(pin);
+                free(pin_after);
+            }
+        }
+        test_checks++;
+        printf("  ok  %-34s %zu writes, each reported\n", "write after free, every chunk", cases);
+    }
 
     void *d = malloc(40);
     expect_report("double free after a malloc", double_free_after_reuse, d, "free", "double free");
