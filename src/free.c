@@ -206,6 +206,12 @@ da_page_t *da_checked_page(const void *p, const char *func, const char *freed_wo
   da_invalid(func, "invalid pointer", p);
 }
 
+static DA_NOINLINE void free_checked(void *p, const char *func);
+
+/* free() of p that a faster path did not take (harden.c: not a live block):
+ * checked in full, every misuse reported. */
+void da_free_checked(void *p) { free_checked(p, "free"); }
+
 static DA_NOINLINE void free_checked(void *p, const char *func) {
   if (da_guard_contains(p)) { da_guard_free(p, func); return; }
   da_page_t *page = da_checked_page(p, func, "double free");
@@ -266,7 +272,8 @@ static void free_other_body(void *p, const da_segment_t *seg, da_heap_t *heap) {
                                 da_owner(page) != heap))) {
     done = foreign_free(seg, page, p);   /* (onto this CPU's cache: of a full page too) */
   } else if (DA_DEBUG < 3 && (kf & ~(DA_PAGE_IN_FULL << 8)) == (DA_KIND_POOL | DA_PAGE_HARDENED << 8)) {
-    done = da_harden_free_pool(heap, page, p);   /* page is the one at p's 64 KiB boundary */
+    da_harden_free_pool(heap, page, p);   /* a tail call: misuse goes back to da_free_checked */
+    return;
   }
   if (!done) free_checked(p, "free");
 }

@@ -165,8 +165,10 @@ static const fill_t fill_pattern = { DA_FILL_WORD, DA_FILL_WORD };
  * (overlapping the step before) at once; one to three with no loop.  The empty
  * asm hides the loop from the compiler's memset idiom: a call to the C
  * library's memset costs more than the stores it would replace. */
+static DA_INLINE size_t fill_end(size_t bsize) { return bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX; }
+
 static DA_INLINE void fill(void *p, size_t bsize) {
-  fill_t *v = (fill_t *)p + 1, *end = (fill_t *)((uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
+  fill_t *v = (fill_t *)p + 1, *end = (fill_t *)((uint8_t *)p + fill_end(bsize));
   ptrdiff_t chunks = end - v;
   if (chunks >= 4) {
     for (; end - v > 4; v += 4) {
@@ -189,7 +191,7 @@ static DA_INLINE fill_t fill_diff4(const fill_t *v) {
 /* The fill checked, chunk by chunk as fill wrote it. */
 static DA_INLINE void fill_check(const void *p, size_t bsize) {
   const fill_t *v = (const fill_t *)p + 1;
-  const fill_t *end = (const fill_t *)((const uint8_t *)p + (bsize < DA_FILL_MAX ? bsize : DA_FILL_MAX));
+  const fill_t *end = (const fill_t *)((const uint8_t *)p + fill_end(bsize));
   ptrdiff_t chunks = end - v;
   fill_t diff = { 0, 0 };
   if (chunks >= 4) {
@@ -342,7 +344,7 @@ static DA_NOINLINE void free_unquarantined(da_heap_t *heap, da_page_t *page, da_
 static DA_INLINE void harden_free(da_heap_t *heap, da_page_t *page, void *p, size_t idx, const char *func) {
   size_t bytes = page->block_size;
   size_t n = *slot_at(p, idx);
-  if (n >= bytes || !canary_intact(p, n, n + DA_CANARY_MAX < bytes ? n + DA_CANARY_MAX : bytes))
+  if (n >= bytes || !canary_intact(p, n, canary_end(page, n)))
     da_fatal("%s(): heap overflow past %p (%zu bytes requested)", func, p, n);
   da_block_t *b = p;
   fill(b, bytes);
@@ -361,11 +363,14 @@ void da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func)
   harden_free(heap, page, p, block_index(page, p), func);
 }
 
-/* free() of p, a pointer of the hardened pool page at p's 64 KiB boundary: false
- * when p is not a live block's start (free.c reports it); marked busy. */
-bool da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p) {
+/* free() of p, a pointer of the hardened pool page at p's 64 KiB boundary; one
+ * that is not a live block's start goes to da_free_checked for its report.
+ * Marked busy. */
+void da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p) {
   size_t idx = block_index(page, p);
-  if (idx >= DA_GET(page->capacity) || ((da_block_t *)p)->key == da_free_mark(p)) return false;
+  if (idx >= DA_GET(page->capacity) || ((da_block_t *)p)->key == da_free_mark(p)) {
+    da_free_checked(p);
+    return;
+  }
   harden_free(heap, page, p, idx, "free");
-  return true;
 }

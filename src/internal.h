@@ -448,7 +448,7 @@ void da_vg_loud(void);
 void  *da_harden_malloc(da_heap_t *heap, size_t size, size_t align);
 void  *da_harden_pop(da_heap_t *heap, size_t size);   /* malloc's pool path, counted down */
 void   da_harden_free(da_heap_t *heap, da_page_t *page, void *p, const char *func);
-bool   da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p);   /* false: not a live block */
+void   da_harden_free_pool(da_heap_t *heap, da_page_t *page, void *p);   /* misuse: da_free_checked */
 size_t da_harden_size(const da_page_t *page, const void *p, const char *func);
 void   da_harden_resize(const da_page_t *page, void *p, size_t n);
 void   da_harden_fill(const da_page_t *page, void *p);
@@ -558,6 +558,7 @@ void   da_free_sized_core(void *p, size_t align, size_t size, const char *func);
 void   da_free_local(da_heap_t *heap, da_page_t *page, da_block_t *block);
 void   da_free_remote(da_page_t *page, da_block_t *block);
 void   da_free_foreign(da_page_t *page, da_block_t *block);   /* a per-CPU cache, else da_free_remote */
+void   da_free_checked(void *p);   /* free() checked in full: every misuse reported */
 size_t da_usable_size(const void *p, const char *func);
 size_t da_usable_page(const void *p, const char *func, da_page_t **page);
 

@@ -268,9 +268,9 @@ int main(void)
                 void *pin_after = malloc(blocks[k] - 1);
                 CHECK(pin != NULL && c.p != NULL && pin_after != NULL);
                 char want[128];
-                snprintf(want, sizeof want, "dynalloc: malloc(): use after free of %p", (void *)c.p);
+                snprintf(want, sizeof want, "dynalloc: malloc(): use after free of %p\n", (void *)c.p);
                 int status = run_child(use_after_free_at, &c, line, sizeof line);
-                CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strncmp(line, want, strlen(want)) == 0,
+                CHECKF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strcmp(line, want) == 0,
                        "a write at byte %zu of a freed %zu-byte block: status %#x, stderr \"%s\"", off, blocks[k],
                        status, line);
                 cases++;
